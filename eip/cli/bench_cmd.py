@@ -1,0 +1,40 @@
+"""`eip bench NAME [--json]`: run a benchmark and print its figures and goals."""
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="run a benchmark (ratios against a baseline in the same run)")
+    sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    b = sub.add_parser("codec", help="fast codec against Scapy build/dissect on one full packet")
+    b.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1)")
+    b.add_argument("--records", type=int, default=4, help="BEE records in the packet (default 4)")
+    b.add_argument("--json", action="store_true", help="print JSON")
+    b.set_defaults(func=run_codec)
+
+
+def _print(result: dict, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"eip bench {result['benchmark']}")
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        for key, value in result.items():
+            if key not in ("goals", "benchmark") and not isinstance(value, dict):
+                table.add_row(key, f"{value:,}" if isinstance(value, (int, float)) else str(value))
+        for name, g in result.get("goals", {}).items():
+            mark = "met" if g["met"] else "NOT MET"
+            table.add_row(f"goal {name}", f"{g['value']:,} (goal {g['goal']}) {mark}")
+        Console().print(table)
+    return 0 if all(g["met"] for g in result.get("goals", {}).values()) else 3
+
+
+def run_codec(args: argparse.Namespace) -> int:
+    from eip.bench.codec import run
+
+    return _print(run(seconds=args.seconds, n_records=args.records), args.json)
