@@ -54,85 +54,325 @@ def sample_exchange() -> list[tuple[str, str, Packet]]:
     frame_s = (T0_S, T0_S + PERIOD_S)
     pv_eip = _eip(PV, c.BEE_ELECTRICITY, node_id=3, static_limit=5000)
     load_eip = _eip(LOAD, node_id=2, static_limit=2000)
-    elec = Bee(0, c.BEE_ELECTRICITY, 10_000, 0, quantity=500, price_micro_per_kbee=420_000,
-               start_s=frame_s[0], end_s=frame_s[1])
+    elec = Bee(
+        0,
+        c.BEE_ELECTRICITY,
+        10_000,
+        0,
+        quantity=500,
+        price_micro_per_kbee=420_000,
+        start_s=frame_s[0],
+        end_s=frame_s[1],
+    )
     mixed = (
-        Bee(0, c.BEE_HEAT, 3000, 60, 1, 8000, 100, quantity=300, price_micro_per_kbee=200_000,
-            start_s=frame_s[0], end_s=frame_s[1]),
-        Bee(0, c.BEE_GAS, 0, 10, 1, 1_013_250, 500, quantity=200, price_micro_per_kbee=300_000,
-            start_s=frame_s[0], end_s=frame_s[1]),
-        Bee(0, c.BEE_GREEN_CERTIFICATE, 10_000, 0, quantity=400, price_micro_per_kbee=30_000,
-            start_s=frame_s[0], end_s=frame_s[1]),
-        Bee(0, c.BEE_CARBON_RIGHT, 0, 0, quantity=150, price_micro_per_kbee=60_000,
-            start_s=frame_s[0], end_s=frame_s[1]),
-        Bee(c.BEE_FLAG_STORE, c.BEE_FLEXIBILITY, 0, 1, 20_000, quantity=100,
-            price_micro_per_kbee=10_000, start_s=frame_s[0], end_s=frame_s[1]),
+        Bee(
+            0,
+            c.BEE_HEAT,
+            3000,
+            60,
+            1,
+            8000,
+            100,
+            quantity=300,
+            price_micro_per_kbee=200_000,
+            start_s=frame_s[0],
+            end_s=frame_s[1],
+        ),
+        Bee(
+            0,
+            c.BEE_GAS,
+            0,
+            10,
+            1,
+            1_013_250,
+            500,
+            quantity=200,
+            price_micro_per_kbee=300_000,
+            start_s=frame_s[0],
+            end_s=frame_s[1],
+        ),
+        Bee(
+            0,
+            c.BEE_GREEN_CERTIFICATE,
+            10_000,
+            0,
+            quantity=400,
+            price_micro_per_kbee=30_000,
+            start_s=frame_s[0],
+            end_s=frame_s[1],
+        ),
+        Bee(
+            0,
+            c.BEE_CARBON_RIGHT,
+            0,
+            0,
+            quantity=150,
+            price_micro_per_kbee=60_000,
+            start_s=frame_s[0],
+            end_s=frame_s[1],
+        ),
+        Bee(
+            c.BEE_FLAG_STORE,
+            c.BEE_FLEXIBILITY,
+            0,
+            1,
+            20_000,
+            quantity=100,
+            price_micro_per_kbee=10_000,
+            start_s=frame_s[0],
+            end_s=frame_s[1],
+        ),
     )
     request = RequestOption(2500, frame_s[0], frame_s[1], frame_s[1], c.BEE_ELECTRICITY, 1)
     granted = request._replace(quantity=2150)
     ev_request = RequestOption(8000, frame_s[0], frame_s[1], T0_S + 3600, c.BEE_ELECTRICITY, 2)
     isp_eip = _eip(ISP, flags=c.EIP_FLAG_ISP)
     cport = 49152
-    pv_data1 = Packet(PV[1], LOAD[1], pv_eip,
-                      _seg(10, cport, 5001, 1001, ack | c.ETCP_PSH, 4000, records=(elec, elec)),
-                      dscp=8)
+    pv_data1 = Packet(
+        PV[1],
+        LOAD[1],
+        pv_eip,
+        _seg(10, cport, 5001, 1001, ack | c.ETCP_PSH, 4000, records=(elec, elec)),
+        dscp=8,
+    )
     quoted = codec.encode(pv_data1)[: c.IPV4_HDR_LEN + c.ENERGY_IP_LEN + c.QUOTE_TRANSPORT_BYTES]
-    ev_syn = Packet(EV[1], PV[1], _eip(EV, flags=c.EIP_FLAG_MOV, node_id=2),
-                    _seg(49200, 10, 7000, 0, syn, 8000, (ev_request,)), dscp=16)
+    ev_syn = Packet(
+        EV[1],
+        PV[1],
+        _eip(EV, flags=c.EIP_FLAG_MOV, node_id=2),
+        _seg(49200, 10, 7000, 0, syn, 8000, (ev_request,)),
+        dscp=16,
+    )
     ev_quote = codec.encode(ev_syn)[: c.IPV4_HDR_LEN + c.ENERGY_IP_LEN + c.QUOTE_TRANSPORT_BYTES]
     packets = [
-        (ISP, PV, Packet(ISP[1], PV[1], isp_eip, StaticLimitNotice(PERIOD, PERIOD_S, 5000, 3000),
-                         dscp=c.DSCP_ISP_CONTROL)),
-        (ISP, LOAD, Packet(ISP[1], LOAD[1], isp_eip, StaticLimitNotice(PERIOD, PERIOD_S, 1000, 2000),
-                           dscp=c.DSCP_ISP_CONTROL)),
+        (
+            ISP,
+            PV,
+            Packet(
+                ISP[1],
+                PV[1],
+                isp_eip,
+                StaticLimitNotice(PERIOD, PERIOD_S, 5000, 3000),
+                dscp=c.DSCP_ISP_CONTROL,
+            ),
+        ),
+        (
+            ISP,
+            LOAD,
+            Packet(
+                ISP[1],
+                LOAD[1],
+                isp_eip,
+                StaticLimitNotice(PERIOD, PERIOD_S, 1000, 2000),
+                dscp=c.DSCP_ISP_CONTROL,
+            ),
+        ),
         # Request (SYN) from the load to the PV card's delivery port, and Accept (SYN-ACK).
-        (LOAD, PV, Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1000, 0, syn, 2000, (request,)),
-                          dscp=8)),
-        (PV, LOAD, Packet(PV[1], LOAD[1], _eip(PV, node_id=3, static_limit=5000),
-                          _seg(10, cport, 5000, 1001, syn | ack, 4000, (granted,)), dscp=8)),
-        (LOAD, PV, Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 5001, ack, 2000), dscp=8)),
+        (
+            LOAD,
+            PV,
+            Packet(
+                LOAD[1], PV[1], load_eip, _seg(cport, 10, 1000, 0, syn, 2000, (request,)), dscp=8
+            ),
+        ),
+        (
+            PV,
+            LOAD,
+            Packet(
+                PV[1],
+                LOAD[1],
+                _eip(PV, node_id=3, static_limit=5000),
+                _seg(10, cport, 5000, 1001, syn | ack, 4000, (granted,)),
+                dscp=8,
+            ),
+        ),
+        (
+            LOAD,
+            PV,
+            Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 5001, ack, 2000), dscp=8),
+        ),
         # Delivery: BEE data segments, acknowledged.
         (PV, LOAD, pv_data1),
-        (LOAD, PV, Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 6001, ack, 2000), dscp=8)),
+        (
+            LOAD,
+            PV,
+            Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 6001, ack, 2000), dscp=8),
+        ),
         # The ISP shrinks the load's aggregate dynamic limit (window update, ports 0).
-        (ISP, LOAD, Packet(ISP[1], LOAD[1], isp_eip, _seg(0, 0, 0, 0, c.ETCP_WUP, 1200),
-                           dscp=c.DSCP_ISP_CONTROL)),
-        (PV, LOAD, Packet(PV[1], LOAD[1], _eip(PV, node_id=3, static_limit=5000),
-                          _seg(10, cport, 6001, 1001, ack | c.ETCP_PSH, 4000, records=mixed), dscp=8)),
-        (LOAD, PV, Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 7151, ack, 1200), dscp=8)),
+        (
+            ISP,
+            LOAD,
+            Packet(
+                ISP[1],
+                LOAD[1],
+                isp_eip,
+                _seg(0, 0, 0, 0, c.ETCP_WUP, 1200),
+                dscp=c.DSCP_ISP_CONTROL,
+            ),
+        ),
+        (
+            PV,
+            LOAD,
+            Packet(
+                PV[1],
+                LOAD[1],
+                _eip(PV, node_id=3, static_limit=5000),
+                _seg(10, cport, 6001, 1001, ack | c.ETCP_PSH, 4000, records=mixed),
+                dscp=8,
+            ),
+        ),
+        (
+            LOAD,
+            PV,
+            Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 7151, ack, 1200), dscp=8),
+        ),
         # The energy server schedules storage for the load (delivery/storage message).
-        (SERVER, LOAD, Packet(SERVER[1], LOAD[1], _eip(SERVER),
-                              _seg(c.PORT_ENERGY_SERVER, 49153, 300, 41, ack, 1000,
-                                   (ScheduleOption(2, frame_s[0], 600, 12, 10),)), dscp=8)),
+        (
+            SERVER,
+            LOAD,
+            Packet(
+                SERVER[1],
+                LOAD[1],
+                _eip(SERVER),
+                _seg(
+                    c.PORT_ENERGY_SERVER,
+                    49153,
+                    300,
+                    41,
+                    ack,
+                    1000,
+                    (ScheduleOption(2, frame_s[0], 600, 12, 10),),
+                ),
+                dscp=8,
+            ),
+        ),
         # An EV away from home asks for too much: Reject with reason and retry-after.
         (EV, PV, ev_syn),
-        (PV, EV, Packet(PV[1], EV[1], _eip(PV, node_id=3, static_limit=5000),
-                        _seg(10, 49200, 0, 7001, rst | ack, 0, (RejectOption(2, 600),)), dscp=16)),
+        (
+            PV,
+            EV,
+            Packet(
+                PV[1],
+                EV[1],
+                _eip(PV, node_id=3, static_limit=5000),
+                _seg(10, 49200, 0, 7001, rst | ack, 0, (RejectOption(2, 600),)),
+                dscp=16,
+            ),
+        ),
         # Rejected again, the EV escalates: Emergency request to the energy server.
-        (EV, SERVER, Packet(EV[1], SERVER[1], _eip(EV, flags=c.EIP_FLAG_MOV, node_id=2),
-                            _seg(49201, c.PORT_ENERGY_SERVER, 9000, 0, syn | c.ETCP_URG, 8000,
-                                 (ev_request,), urgent=2), dscp=c.DSCP_EMERGENCY)),
+        (
+            EV,
+            SERVER,
+            Packet(
+                EV[1],
+                SERVER[1],
+                _eip(EV, flags=c.EIP_FLAG_MOV, node_id=2),
+                _seg(
+                    49201,
+                    c.PORT_ENERGY_SERVER,
+                    9000,
+                    0,
+                    syn | c.ETCP_URG,
+                    8000,
+                    (ev_request,),
+                    urgent=2,
+                ),
+                dscp=c.DSCP_EMERGENCY,
+            ),
+        ),
         # Trading through the BEE pool: an ask order and its fill.
-        (LOAD, POOL, Packet(LOAD[1], POOL[1], load_eip,
-                            _seg(49154, c.PORT_BEE_POOL, 20, 70, ack | c.ETCP_PSH, 100,
-                                 records=(PoolOrder(0, 17, 2, c.BEE_ELECTRICITY, 1, 800, 450_000,
-                                                    frame_s[0], frame_s[1], 5000),)), dscp=8)),
-        (POOL, LOAD, Packet(POOL[1], LOAD[1], _eip(POOL),
-                            _seg(c.PORT_BEE_POOL, 49154, 70, 21, ack | c.ETCP_PSH, 100,
-                                 records=(PoolFill(0, 17, PV[0], 1, PV[1], 500, 420_000,
-                                                   frame_s[0], frame_s[1]),)), dscp=8)),
+        (
+            LOAD,
+            POOL,
+            Packet(
+                LOAD[1],
+                POOL[1],
+                load_eip,
+                _seg(
+                    49154,
+                    c.PORT_BEE_POOL,
+                    20,
+                    70,
+                    ack | c.ETCP_PSH,
+                    100,
+                    records=(
+                        PoolOrder(
+                            0,
+                            17,
+                            2,
+                            c.BEE_ELECTRICITY,
+                            1,
+                            800,
+                            450_000,
+                            frame_s[0],
+                            frame_s[1],
+                            5000,
+                        ),
+                    ),
+                ),
+                dscp=8,
+            ),
+        ),
+        (
+            POOL,
+            LOAD,
+            Packet(
+                POOL[1],
+                LOAD[1],
+                _eip(POOL),
+                _seg(
+                    c.PORT_BEE_POOL,
+                    49154,
+                    70,
+                    21,
+                    ack | c.ETCP_PSH,
+                    100,
+                    records=(
+                        PoolFill(0, 17, PV[0], 1, PV[1], 500, 420_000, frame_s[0], frame_s[1]),
+                    ),
+                ),
+                dscp=8,
+            ),
+        ),
         # A router polices a segment over the limit, and an islanded microgrid refuses the EV.
-        (ROUTER, PV, Packet(ROUTER[1], PV[1], _eip(ROUTER),
-                            LimitExceeded(c.EXCEEDED_DYNAMIC, 1200, quoted))),
-        (ROUTER, EV, Packet(ROUTER[1], EV[1], _eip(ROUTER),
-                            Unreachable(c.UNREACH_ISLANDED, ev_quote))),
+        (
+            ROUTER,
+            PV,
+            Packet(ROUTER[1], PV[1], _eip(ROUTER), LimitExceeded(c.EXCEEDED_DYNAMIC, 1200, quoted)),
+        ),
+        (
+            ROUTER,
+            EV,
+            Packet(ROUTER[1], EV[1], _eip(ROUTER), Unreachable(c.UNREACH_ISLANDED, ev_quote)),
+        ),
         # Close.
-        (PV, LOAD, Packet(PV[1], LOAD[1], _eip(PV, node_id=3, static_limit=5000),
-                          _seg(10, cport, 7151, 1001, fin | ack, 4000), dscp=8)),
-        (LOAD, PV, Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 7152, fin | ack, 1200),
-                          dscp=8)),
-        (PV, LOAD, Packet(PV[1], LOAD[1], _eip(PV, node_id=3, static_limit=5000),
-                          _seg(10, cport, 7152, 1002, ack, 4000), dscp=8)),
+        (
+            PV,
+            LOAD,
+            Packet(
+                PV[1],
+                LOAD[1],
+                _eip(PV, node_id=3, static_limit=5000),
+                _seg(10, cport, 7151, 1001, fin | ack, 4000),
+                dscp=8,
+            ),
+        ),
+        (
+            LOAD,
+            PV,
+            Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 7152, fin | ack, 1200), dscp=8),
+        ),
+        (
+            PV,
+            LOAD,
+            Packet(
+                PV[1],
+                LOAD[1],
+                _eip(PV, node_id=3, static_limit=5000),
+                _seg(10, cport, 7152, 1002, ack, 4000),
+                dscp=8,
+            ),
+        ),
     ]
     return [(src[0], dst[0], pkt) for src, dst, pkt in packets]
 
@@ -149,15 +389,22 @@ LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
 
 
-def write_pcap(path: str | Path, frames: Iterable[bytes], start_s: float = T0_S, step_s: float = 0.001,
-               linktype: int = LINKTYPE_ETHERNET) -> int:
+def write_pcap(
+    path: str | Path,
+    frames: Iterable[bytes],
+    start_s: float = T0_S,
+    step_s: float = 0.001,
+    linktype: int = LINKTYPE_ETHERNET,
+) -> int:
     """Write frames to a classic libpcap file (microsecond timestamps); return the number written."""
     count = 0
     with open(path, "wb") as out:
         out.write(_PCAP_HEADER.pack(_PCAP_MAGIC_US, 2, 4, 0, 0, 65535, linktype))
         for i, frame in enumerate(frames):
             ts_us = round((start_s + i * step_s) * 1e6)
-            out.write(_PCAP_RECORD.pack(ts_us // 1_000_000, ts_us % 1_000_000, len(frame), len(frame)))
+            out.write(
+                _PCAP_RECORD.pack(ts_us // 1_000_000, ts_us % 1_000_000, len(frame), len(frame))
+            )
             out.write(frame)
             count += 1
     return count

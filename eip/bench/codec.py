@@ -14,8 +14,17 @@ def bench_packet(n_records: int = 4) -> Packet:
     """A data segment carrying `n_records` BEEs of rotating types, as a card sends them."""
     types = (c.BEE_ELECTRICITY, c.BEE_HEAT, c.BEE_GAS, c.BEE_FLEXIBILITY)
     records = tuple(
-        Bee(0, types[i % 4], 6000, 550, 1 if types[i % 4] in (2, 3) else 0, quantity=10,
-            price_micro_per_kbee=550_000, start_s=T_S, end_s=T_S + 600)
+        Bee(
+            0,
+            types[i % 4],
+            6000,
+            550,
+            1 if types[i % 4] in (2, 3) else 0,
+            quantity=10,
+            price_micro_per_kbee=550_000,
+            start_s=T_S,
+            end_s=T_S + 600,
+        )
         for i in range(n_records)
     )
     energy_type = records[0].bee_type if len({r.bee_type for r in records}) == 1 else 0

@@ -5,7 +5,9 @@ import json
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="run a benchmark (ratios against a baseline in the same run)")
+    p = subparsers.add_parser(
+        "bench", help="run a benchmark (ratios against a baseline in the same run)"
+    )
     sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
     b = sub.add_parser("codec", help="fast codec against Scapy build/dissect on one full packet")
     b.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1)")

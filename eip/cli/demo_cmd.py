@@ -9,7 +9,9 @@ from eip.protocol.describe import summary
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="protocol demo: sample exchange to pcap, decoded and dissected")
+    p = subparsers.add_parser(
+        "demo", help="protocol demo: sample exchange to pcap, decoded and dissected"
+    )
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     p.set_defaults(func=run)
 
@@ -37,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"tshark exited {done.returncode}: {done.stderr.strip()}")
             return 1
     else:
-        print("\ntshark not found: install it (apt-get install tshark) to see the capture dissected")
+        print(
+            "\ntshark not found: install it (apt-get install tshark) to see the capture dissected"
+        )
     print(f"\nOpen it in Wireshark: wireshark -X lua_script:{lua} {pcap}")
     return 0

@@ -19,7 +19,8 @@ SUBCOMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="eip", description="Energy Internet emulator: BEE, Energy-IP and Energy-TCP on real packets."
+        prog="eip",
+        description="Energy Internet emulator: BEE, Energy-IP and Energy-TCP on real packets.",
     )
     parser.add_argument("--version", action="version", version=f"eip {__version__}")
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")

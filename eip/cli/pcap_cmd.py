@@ -13,10 +13,14 @@ _LINK_OFFSETS = {1: None, 101: 0, 228: 0, 12: 0, 113: 16, 276: 20}
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("sample-pcap", help="write a pcap of one exchange with every message kind")
+    p = subparsers.add_parser(
+        "sample-pcap", help="write a pcap of one exchange with every message kind"
+    )
     p.add_argument("file", help="pcap file to write")
     p.set_defaults(func=run_sample)
-    p = subparsers.add_parser("decode", help="print the Energy Internet packets of a pcap or pcapng")
+    p = subparsers.add_parser(
+        "decode", help="print the Energy Internet packets of a pcap or pcapng"
+    )
     p.add_argument("file", help="capture to read")
     p.add_argument("-v", "--verbose", action="store_true", help="print every field")
     p.set_defaults(func=run_decode)
@@ -53,10 +57,7 @@ def decode_capture(path: str):
         if not _is_energy(frame, offset):
             continue
         try:
-            if offset is None:
-                pkt = codec.decode_frame(frame)[2]
-            else:
-                pkt = codec.decode(frame[offset:])
+            pkt = codec.decode_frame(frame)[2] if offset is None else codec.decode(frame[offset:])
         except DecodeError as exc:
             pkt = exc
         yield index, ts_s, pkt

@@ -1,6 +1,7 @@
 """Human-readable views of decoded packets: one summary line, or every field (for `eip decode -v` and logs)."""
 
 from eip.protocol import constants as c
+from eip.protocol.messages import classify
 from eip.protocol.model import (
     Bee,
     EnergyTcp,
@@ -27,24 +28,6 @@ def flag_names(value: int, names: dict[int, str]) -> str:
 
 def _type_name(bee_type: int) -> str:
     return c.ENERGY_TYPES.get(bee_type, f"type-{bee_type}")
-
-
-def _segment_kind(seg: EnergyTcp) -> str:
-    f = seg.flags
-    if f & c.ETCP_WUP:
-        return "window-update"
-    if f & c.ETCP_SYN:
-        kind = "accept" if f & c.ETCP_ACK else "request"
-        return "emergency-" + kind if f & c.ETCP_URG else kind
-    if f & c.ETCP_RST:
-        return "reject"
-    if f & c.ETCP_FIN:
-        return "close"
-    if seg.records:
-        return "data"
-    if any(isinstance(o, ScheduleOption) for o in seg.options):
-        return "schedule"
-    return "ack"
 
 
 def _option_text(opt) -> str:
@@ -79,7 +62,7 @@ def summary(pkt: Packet) -> str:
     head = f"{pkt.src} -> {pkt.dst}"
     p = pkt.payload
     if isinstance(p, EnergyTcp):
-        text = (f"{head} Energy-TCP {p.sport}->{p.dport} {_segment_kind(p)} "
+        text = (f"{head} Energy-TCP {p.sport}->{p.dport} {classify(p)} "
                 f"[{flag_names(p.flags, c.ETCP_FLAG_NAMES)}] seq={p.seq} ack={p.ack} win={p.window}")
         if p.flags & c.ETCP_URG:
             text += f" emergency={c.EMERGENCY_CODES.get(p.urgent, p.urgent)}"
@@ -130,3 +113,10 @@ def details(pkt: Packet) -> list[str]:
         )
         lines.append(f"  {type(p).__name__}: {fields}")
     return lines
+
+
+def bee_attributes(bee: Bee) -> dict[str, int]:
+    """The named attribute segments of a BEE for its type; TBD segments are left out (R7.5)."""
+    names = c.BEE_ATTRIBUTES.get(bee.bee_type, {})
+    values = (bee.attr1, bee.attr2, bee.attr3, bee.attr4, bee.attr5)
+    return {name: values[i - 1] for i, (name, _unit) in names.items()}

@@ -1,0 +1,89 @@
+"""The seed 004 message classes as Energy-TCP segments: build them, classify them, count their units."""
+
+from eip.errors import EncodeError
+from eip.protocol import constants as c
+from eip.protocol.model import (
+    Bee,
+    EnergyTcp,
+    Packet,
+    RejectOption,
+    RequestOption,
+    ScheduleOption,
+)
+
+
+def seq_units(seg: EnergyTcp) -> int:
+    """Sequence numbers a segment occupies (R6.4): BEE quantities, 1 per other record, SYN, FIN."""
+    units = sum(r.quantity if isinstance(r, Bee) else 1 for r in seg.records)
+    return units + bool(seg.flags & c.ETCP_SYN) + bool(seg.flags & c.ETCP_FIN)
+
+
+def request_option(seg: EnergyTcp) -> RequestOption | None:
+    """The request option of a segment, if it has one."""
+    return next((o for o in seg.options if isinstance(o, RequestOption)), None)
+
+
+def request_segment(
+    sport: int, dport: int, isn: int, window: int, req: RequestOption, emergency: int = 0
+) -> EnergyTcp:
+    """A Request (SYN with one request option); with `emergency` (registry 9.5) an Emergency (URG)."""
+    flags = c.ETCP_SYN | (c.ETCP_URG if emergency else 0)
+    return EnergyTcp(sport, dport, isn, 0, flags, window, emergency, (req,))
+
+
+def accept_segment(request: EnergyTcp, isn: int, window: int, granted_quantity: int) -> EnergyTcp:
+    """The Accept (SYN-ACK) answering `request`, granting at most what was requested (R6.9)."""
+    req = request_option(request)
+    if req is None:
+        raise EncodeError("energy_tcp.options", "the request carries no request option")
+    if granted_quantity > req.quantity:
+        raise EncodeError(
+            "request.quantity", f"granted {granted_quantity} exceeds requested {req.quantity}"
+        )
+    granted = req._replace(quantity=granted_quantity)
+    ack = (request.seq + 1) % (1 << 32)
+    flags = c.ETCP_SYN | c.ETCP_ACK
+    return EnergyTcp(request.dport, request.sport, isn, ack, flags, window, 0, (granted,))
+
+
+def reject_segment(request: EnergyTcp, reason: int, retry_after_s: int) -> EnergyTcp:
+    """The Reject (RST-ACK with reason and retry-after) answering `request` (R6.11)."""
+    if reason not in c.REJECT_REASONS:
+        raise EncodeError("reject.reason", f"{reason} is not in registry 9.5")
+    ack = (request.seq + seq_units(request)) % (1 << 32)
+    opt = RejectOption(reason, retry_after_s)
+    return EnergyTcp(request.dport, request.sport, 0, ack, c.ETCP_RST | c.ETCP_ACK, 0, 0, (opt,))
+
+
+def window_update_segment(window: int, sport: int = 0, dport: int = 0) -> EnergyTcp:
+    """An ISP window update (R6.10): ports 0 set the card's aggregate dynamic limit."""
+    return EnergyTcp(sport, dport, 0, 0, c.ETCP_WUP, window)
+
+
+def window_update_applies(pkt: Packet) -> bool:
+    """Whether a card may apply a window update: only the ISP may send one (R6.10)."""
+    seg = pkt.payload
+    return (
+        isinstance(seg, EnergyTcp)
+        and bool(seg.flags & c.ETCP_WUP)
+        and bool(pkt.eip.flags & c.EIP_FLAG_ISP)
+    )
+
+
+def classify(seg: EnergyTcp) -> str:
+    """The seed 004 message class of a segment (section 6.2)."""
+    f = seg.flags
+    if f & c.ETCP_WUP:
+        return "window-update"
+    if f & c.ETCP_SYN:
+        kind = "accept" if f & c.ETCP_ACK else "request"
+        return "emergency-" + kind if f & c.ETCP_URG else kind
+    if f & c.ETCP_RST:
+        return "reject"
+    if f & c.ETCP_FIN:
+        return "close"
+    if seg.records:
+        return "data"
+    if any(isinstance(o, ScheduleOption) for o in seg.options):
+        return "schedule"
+    return "ack"

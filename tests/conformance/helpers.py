@@ -1,0 +1,113 @@
+"""Shared builders for the conformance tests: valid packets, byte offsets, and checksum repair."""
+
+from eip.protocol import codec
+from eip.protocol import constants as c
+from eip.protocol.checksum import internet_checksum
+from eip.protocol.model import (
+    Bee,
+    EnergyIp,
+    EnergyTcp,
+    Packet,
+    RequestOption,
+    StaticLimitNotice,
+)
+
+# Offsets from the start of the IPv4 header for a packet with a 20-byte IPv4 header.
+EIP = 20
+TCP = EIP + c.ENERGY_IP_LEN
+REC = TCP + c.ENERGY_TCP_LEN  # first record when there are no options
+CTRL = TCP
+
+T_S = 1_780_308_000
+MAC_PV = "02:00:00:00:01:01"
+
+
+def bee(**kw) -> Bee:
+    base = dict(
+        bee_type=c.BEE_ELECTRICITY,
+        green_ratio_bp=6000,
+        carbon_mg_per_unit=100,
+        quantity=500,
+        price_micro_per_kbee=550_000,
+        start_s=T_S,
+        end_s=T_S + 7200,
+    )
+    base.update(kw)
+    return Bee(**base)
+
+
+def data_packet(*records, energy_type=None, **seg_kw) -> Packet:
+    records = records or (bee(),)
+    if energy_type is None:
+        types = {r.bee_type for r in records if isinstance(r, Bee)}
+        energy_type = types.pop() if len(types) == 1 else 0
+    seg = dict(
+        sport=10,
+        dport=49152,
+        seq=5001,
+        ack=1001,
+        flags=c.ETCP_ACK,
+        window=4000,
+        records=tuple(records),
+    )
+    seg.update(seg_kw)
+    return Packet(
+        "10.1.0.11",
+        "10.2.0.21",
+        EnergyIp(energy_type, 0, MAC_PV, 3, 5, 5000),
+        EnergyTcp(**seg),
+        dscp=8,
+    )
+
+
+def request_packet(**req_kw) -> Packet:
+    req = RequestOption(
+        **{
+            **dict(
+                quantity=1500,
+                start_s=T_S,
+                end_s=T_S + 7200,
+                deadline_s=T_S + 7200,
+                bee_type=1,
+                priority=1,
+            ),
+            **req_kw,
+        }
+    )
+    seg = EnergyTcp(49152, 10, 1000, 0, c.ETCP_SYN, 2000, 0, (req,))
+    return Packet("10.2.0.21", "10.1.0.11", EnergyIp(0, 0, "02:00:00:00:02:01", 2, 5, 2000), seg)
+
+
+def notice_packet() -> Packet:
+    return Packet(
+        "10.0.0.254",
+        "10.1.0.11",
+        EnergyIp(0, c.EIP_FLAG_ISP, "02:00:00:00:00:fe", 0, 5),
+        StaticLimitNotice(5, 7200, 5000, 3000),
+        dscp=c.DSCP_ISP_CONTROL,
+    )
+
+
+def wire(pkt: Packet) -> bytearray:
+    return bytearray(codec.encode(pkt))
+
+
+def fix_checksums(buf: bytearray) -> bytearray:
+    """Recompute the IPv4, Energy-IP and transport checksums after a test changed other bytes."""
+    ihl = (buf[0] & 0x0F) * 4
+    buf[10:12] = b"\0\0"
+    buf[10:12] = internet_checksum(buf[:ihl]).to_bytes(2, "big")
+    total = int.from_bytes(buf[2:4], "big")
+    hlen = (buf[ihl] & 0x0F) * 4
+    e = ihl
+    buf[e + 10 : e + 12] = b"\0\0"
+    buf[e + 10 : e + 12] = internet_checksum(buf[e : e + hlen]).to_bytes(2, "big")
+    t = e + hlen
+    if buf[e + 3] == c.NH_ENERGY_TCP:
+        buf[t + 14 : t + 16] = b"\0\0"
+        pseudo = bytes(buf[12:20]) + bytes([0, c.IP_PROTO_ENERGY]) + (total - t).to_bytes(2, "big")
+        buf[t + 14 : t + 16] = internet_checksum(pseudo + bytes(buf[t:total])).to_bytes(2, "big")
+    elif buf[e + 3] == c.NH_CONTROL:
+        buf[t + 2 : t + 4] = b"\0\0"
+        buf[t + 2 : t + 4] = internet_checksum(buf[t:total]).to_bytes(2, "big")
+    return buf

@@ -1,0 +1,72 @@
+"""Conformance, section 5: Energy-IP control messages."""
+
+import pytest
+
+from eip.errors import DecodeError
+from eip.protocol import codec
+from eip.protocol import constants as c
+from eip.protocol.model import LimitExceeded, Unreachable
+from eip.protocol.path import error_for
+from eip.sample import sample_exchange
+from tests.conformance.helpers import CTRL, EIP, data_packet, fix_checksums, notice_packet, wire
+
+
+def _field(buf) -> str:
+    with pytest.raises(DecodeError) as err:
+        codec.decode(bytes(buf))
+    return err.value.field
+
+
+def test_r5_1_known_types_and_codes_only():
+    buf = wire(notice_packet())
+    buf[CTRL] = 9
+    assert _field(fix_checksums(buf)) == "control.type"
+    buf = wire(notice_packet())
+    buf[CTRL + 1] = 1  # static-limit has only code 0
+    assert _field(fix_checksums(buf)) == "control.code"
+
+
+def test_r5_2_checksum_covers_header_and_body():
+    buf = wire(notice_packet())
+    buf[-1] ^= 0x01  # last byte of the body
+    assert _field(buf) == "control.checksum"
+
+
+def test_r5_3_static_limit_notice():
+    pkt = notice_packet()
+    buf = wire(pkt)
+    assert len(buf) == CTRL + 8 + 16
+    assert buf[EIP + 2] & c.EIP_FLAG_ISP and buf[EIP + 1] == 0
+    assert codec.decode(bytes(buf)).payload == pkt.payload
+    short = bytearray(buf[:-4])
+    short[2:4] = len(short).to_bytes(2, "big")
+    assert _field(fix_checksums(short)) == "control.body"
+
+
+def test_r5_4_errors_quote_the_offending_headers():
+    offending = codec.encode(data_packet())
+    err = error_for(
+        offending, LimitExceeded(c.EXCEEDED_STATIC, 1200), "10.2.0.254", "02:00:00:00:02:fe"
+    )
+    assert err.dst == "10.1.0.11" and err.payload.limit == 1200
+    assert err.payload.quoted == offending[: 20 + 24 + 8]
+    assert codec.decode(codec.encode(err)) == err
+    for _s, _d, pkt in sample_exchange():
+        if isinstance(pkt.payload, (LimitExceeded, Unreachable)):
+            assert len(pkt.payload.quoted) == 20 + 24 + 8
+
+
+def test_r5_5_no_error_about_an_error():
+    control = codec.encode(notice_packet())
+    assert (
+        error_for(control, Unreachable(c.UNREACH_HOST), "10.2.0.254", "02:00:00:00:02:fe") is None
+    )
+
+
+def test_r5_6_islanded_code():
+    assert c.UNREACHABLE_CODES[4] == "islanded"
+    offending = codec.encode(data_packet())
+    err = error_for(offending, Unreachable(c.UNREACH_ISLANDED), "10.2.0.254", "02:00:00:00:02:fe")
+    buf = codec.encode(err)
+    assert buf[CTRL] == c.CTRL_UNREACHABLE and buf[CTRL + 1] == 4
+    assert codec.decode(buf).payload.code == c.UNREACH_ISLANDED

@@ -1,0 +1,177 @@
+"""Conformance, section 6: Energy-TCP."""
+
+import pytest
+
+from eip.errors import DecodeError, EncodeError
+from eip.protocol import codec
+from eip.protocol import constants as c
+from eip.protocol.checksum import internet_checksum
+from eip.protocol.messages import (
+    accept_segment,
+    classify,
+    reject_segment,
+    request_segment,
+    seq_units,
+    window_update_applies,
+    window_update_segment,
+)
+from eip.protocol.model import (
+    EnergyIp,
+    EnergyTcp,
+    Packet,
+    PoolOrder,
+    RejectOption,
+    RequestOption,
+    UnknownOption,
+)
+from eip.protocol.window import records_that_fit, usable_window
+from eip.sample import sample_exchange
+from tests.conformance.helpers import (
+    REC,
+    TCP,
+    bee,
+    data_packet,
+    fix_checksums,
+    request_packet,
+    wire,
+)
+
+
+def _error(buf) -> DecodeError:
+    with pytest.raises(DecodeError) as err:
+        codec.decode(bytes(buf))
+    return err.value
+
+
+def test_r6_1_data_offset():
+    buf = wire(data_packet())
+    assert buf[TCP + 12] >> 4 == 6
+    buf[TCP + 12] = 5 << 4
+    assert _error(fix_checksums(buf)).field == "energy_tcp.dataofs"
+    buf = wire(data_packet(energy_type=0, records=()))  # a pure ACK: 24 bytes of segment
+    buf[TCP + 12] = 15 << 4  # a 60-byte header does not fit
+    err = _error(fix_checksums(buf))
+    assert err.field == "energy_tcp.dataofs" and err.offset == TCP + 12
+
+
+def test_r6_2_flags_reserved_bit_ignored():
+    pkt = data_packet()
+    buf = wire(pkt)
+    buf[TCP + 13] |= 0x80
+    assert codec.decode(fix_checksums(buf)).payload.flags == pkt.payload.flags
+
+
+def test_r6_3_checksum_over_pseudo_header():
+    buf = wire(data_packet())
+    seg = bytes(buf[TCP:])
+    pseudo = bytes(buf[12:20]) + bytes([0, 253]) + len(seg).to_bytes(2, "big")
+    zeroed = seg[:14] + b"\0\0" + seg[16:]
+    assert int.from_bytes(seg[14:16], "big") == internet_checksum(pseudo + zeroed)
+    moved = bytearray(buf)
+    moved[15] = 99  # another source address: the pseudo-header no longer matches
+    fix_ip_only = bytearray(moved)
+    fix_ip_only[10:12] = b"\0\0"
+    fix_ip_only[10:12] = internet_checksum(fix_ip_only[:20]).to_bytes(2, "big")
+    assert _error(fix_ip_only).field == "energy_tcp.checksum"
+
+
+def test_r6_4_sequence_counts_bee_units():
+    assert seq_units(data_packet(bee(quantity=300), bee(quantity=200)).payload) == 500
+    assert seq_units(request_packet().payload) == 1
+    assert seq_units(EnergyTcp(flags=c.ETCP_FIN | c.ETCP_ACK)) == 1
+    assert seq_units(EnergyTcp(flags=c.ETCP_ACK, records=(PoolOrder(quantity=800),))) == 1
+    # In the sample, each side's next segment starts where the previous one's units end.
+    next_seq = {}
+    for _s, _d, pkt in sample_exchange():
+        seg = pkt.payload
+        if not isinstance(seg, EnergyTcp) or seg.flags & (c.ETCP_WUP | c.ETCP_RST):
+            continue
+        key = (pkt.src, seg.sport, pkt.dst, seg.dport)
+        if key in next_seq:
+            assert seg.seq == next_seq[key]
+        next_seq[key] = seg.seq + seq_units(seg)
+
+
+def test_r6_5_window_is_the_dynamic_limit():
+    assert usable_window(1000, 1600, peer_window=1000) == 400
+    assert usable_window(1000, 1600, peer_window=1000, isp_window=500) == 0
+    assert usable_window(2**32 - 100, 100, peer_window=1000) == 800  # sequence wrap
+    assert records_that_fit([300, 300, 300], 700) == 2  # a BEE is never split
+    # The sample never has more BEE in flight than the receiver's last window.
+    window = {}
+    for _s, _d, pkt in sample_exchange():
+        seg = pkt.payload
+        if isinstance(seg, EnergyTcp) and not seg.flags & c.ETCP_WUP:
+            if seg.records and (pkt.dst, pkt.src) in window:
+                assert seq_units(seg) <= window[(pkt.dst, pkt.src)]
+            window[(pkt.src, pkt.dst)] = seg.window
+
+
+def test_r6_6_urgent_only_with_urg():
+    with pytest.raises(EncodeError, match="urgent"):
+        codec.encode(data_packet(urgent=3))
+    buf = wire(data_packet())
+    buf[TCP + 20 : TCP + 22] = (3).to_bytes(2, "big")
+    assert _error(fix_checksums(buf)).field == "energy_tcp.urgent"
+    emergency = request_segment(49201, 1, 9000, 8000, RequestOption(100, 0, 0, 0, 1, 0), 2)
+    assert emergency.flags & c.ETCP_URG and emergency.urgent == 2
+
+
+def test_r6_7_whole_records_and_not_on_syn():
+    with pytest.raises(EncodeError):
+        codec.encode(data_packet(flags=c.ETCP_SYN, options=(RequestOption(1, 0, 0, 0, 1, 0),)))
+    buf = wire(data_packet(bee(), bee()))
+    cut = bytearray(buf[:-10])  # a partial record
+    cut[2:4] = len(cut).to_bytes(2, "big")
+    assert _error(fix_checksums(cut)).field.startswith(("record", "bee"))
+
+
+def test_r6_8_options_tlv_rules():
+    pkt = data_packet(options=(UnknownOption(200, b"\x01\x02"),))
+    assert codec.decode(codec.encode(pkt)) == pkt  # unknown kind skipped by length, kept
+    buf = wire(request_packet())
+    opt = TCP + 24
+    assert buf[opt] == c.OPT_REQUEST and buf[opt + 1] == 20
+    buf[opt + 1] = 1  # length below 2
+    assert _error(fix_checksums(buf)).field.startswith("energy_tcp.options")
+    buf = wire(request_packet())
+    buf[opt + 1] = 24  # runs past the options area
+    assert _error(fix_checksums(buf)).field.startswith("energy_tcp.options")
+    buf = wire(data_packet(options=(RejectOption(2, 60),)))  # 8 bytes: no padding
+    assert buf[TCP + 12] >> 4 == 8
+
+
+def test_r6_9_syn_has_one_request_and_accept_grants_no_more():
+    req = request_packet().payload
+    assert classify(req) == "request"
+    acc = accept_segment(req, 5000, 4000, 1000)
+    assert classify(acc) == "accept" and acc.ack == req.seq + 1
+    assert acc.options[0].quantity == 1000
+    with pytest.raises(EncodeError):
+        accept_segment(req, 5000, 4000, 1501)
+    with pytest.raises(EncodeError):
+        codec.encode(request_packet()._replace(payload=req._replace(options=())))
+    buf = wire(request_packet())
+    buf[TCP + 24] = 200  # the request option becomes an unknown option: no request left
+    assert _error(fix_checksums(buf)).field.startswith("energy_tcp")
+
+
+def test_r6_10_window_update_only_from_the_isp():
+    wup = window_update_segment(1200)
+    assert (wup.sport, wup.dport, wup.seq, wup.ack, wup.window) == (0, 0, 0, 0, 1200)
+    isp = Packet("10.0.0.254", "10.2.0.21", EnergyIp(0, c.EIP_FLAG_ISP, "02:00:00:00:00:fe"), wup)
+    assert window_update_applies(codec.decode(codec.encode(isp)))
+    assert not window_update_applies(isp._replace(eip=isp.eip._replace(flags=0)))
+    with pytest.raises(EncodeError):
+        codec.encode(isp._replace(payload=wup._replace(seq=5)))
+
+
+def test_r6_11_reject_carries_reason_and_retry_after():
+    req = request_packet().payload
+    rej = reject_segment(req, 1, 600)
+    assert classify(rej) == "reject" and rej.options == (RejectOption(1, 600),)
+    assert rej.ack == req.seq + 1 and (rej.sport, rej.dport) == (req.dport, req.sport)
+    with pytest.raises(EncodeError):
+        reject_segment(req, 99, 600)
+    assert c.EMERGENCY_CODES[2] == "escalation"
+    assert REC == TCP + 24
