@@ -18,7 +18,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from eip.sample import sample_exchange, sample_frames, write_pcap
-    from eip.wireshark_path import dissector_path
+    from eip.cli.wireshark_cmd import dissector_path
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
