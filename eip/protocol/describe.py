@@ -32,8 +32,10 @@ def _type_name(bee_type: int) -> str:
 
 def _option_text(opt) -> str:
     if isinstance(opt, RequestOption):
-        return (f"{opt.quantity} BEE {_type_name(opt.bee_type)} deadline={opt.deadline_s}"
-                f" prio={opt.priority}")
+        return (
+            f"{opt.quantity} BEE {_type_name(opt.bee_type)} deadline={opt.deadline_s}"
+            f" prio={opt.priority}"
+        )
     if isinstance(opt, RejectOption):
         reason = c.REJECT_REASONS.get(opt.reason, str(opt.reason))
         return f"reason={reason} retry-after={opt.retry_after_s}s"
@@ -53,7 +55,9 @@ def _record_text(rec) -> str:
         return f"order#{rec.order_id} {action} {side} {rec.quantity} @{rec.price_micro_per_kbee}"
     if isinstance(rec, PoolFill):
         status = c.FILL_STATUSES.get(rec.status, str(rec.status))
-        return f"fill#{rec.order_id} {status} {rec.quantity} @{rec.price_micro_per_kbee} {rec.peer_ip}"
+        return (
+            f"fill#{rec.order_id} {status} {rec.quantity} @{rec.price_micro_per_kbee} {rec.peer_ip}"
+        )
     return repr(rec)
 
 
@@ -62,8 +66,10 @@ def summary(pkt: Packet) -> str:
     head = f"{pkt.src} -> {pkt.dst}"
     p = pkt.payload
     if isinstance(p, EnergyTcp):
-        text = (f"{head} Energy-TCP {p.sport}->{p.dport} {classify(p)} "
-                f"[{flag_names(p.flags, c.ETCP_FLAG_NAMES)}] seq={p.seq} ack={p.ack} win={p.window}")
+        text = (
+            f"{head} Energy-TCP {p.sport}->{p.dport} {classify(p)} "
+            f"[{flag_names(p.flags, c.ETCP_FLAG_NAMES)}] seq={p.seq} ack={p.ack} win={p.window}"
+        )
         if p.flags & c.ETCP_URG:
             text += f" emergency={c.EMERGENCY_CODES.get(p.urgent, p.urgent)}"
         for opt in p.options:
@@ -75,8 +81,10 @@ def summary(pkt: Packet) -> str:
                 text += f" ({total} BEE)"
         return text
     if isinstance(p, StaticLimitNotice):
-        return (f"{head} static-limit period={p.period} ({p.period_s}s) export={p.export_limit}"
-                f" import={p.import_limit} BEE")
+        return (
+            f"{head} static-limit period={p.period} ({p.period_s}s) export={p.export_limit}"
+            f" import={p.import_limit} BEE"
+        )
     if isinstance(p, LimitExceeded):
         code = c.LIMIT_EXCEEDED_CODES.get(p.code, str(p.code))
         return f"{head} limit-exceeded {code} limit={p.limit} BEE (quote {len(p.quoted)} bytes)"

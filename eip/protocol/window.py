@@ -10,7 +10,9 @@ def in_flight(snd_una: int, snd_nxt: int) -> int:
     return (snd_nxt - snd_una) % SEQ_MOD
 
 
-def usable_window(snd_una: int, snd_nxt: int, peer_window: int, isp_window: int | None = None) -> int:
+def usable_window(
+    snd_una: int, snd_nxt: int, peer_window: int, isp_window: int | None = None
+) -> int:
     """BEE units that may still be sent: min(peer window, ISP window) less what is in flight, >= 0."""
     limit = peer_window if isp_window is None else min(peer_window, isp_window)
     return max(0, limit - in_flight(snd_una, snd_nxt))

@@ -1,0 +1,253 @@
+"""Slow-path validation for eip.protocol.codec: protocol rules of records and the encode diagnosis.
+
+The codec runs these only when its inline checks fail, to name the field that is wrong.
+"""
+
+from eip.errors import EncodeError
+from eip.protocol.constants import (
+    BEE_FLAG_STORE,
+    BEE_TYPES,
+    CONTROL_CODES,
+    CTRL_LIMIT_EXCEEDED,
+    CTRL_UNREACHABLE,
+    EIP_FLAGS_KNOWN,
+    ENERGY_TYPES,
+    ETCP_FLAGS_KNOWN,
+    ETCP_URG,
+    FILL_STATUSES,
+    GREEN_RATIO_MAX_BP,
+    OPTION_LENGTHS,
+    ORDER_ACTIONS,
+    ORDER_SIDES,
+)
+from eip.protocol.model import (
+    Bee,
+    EnergyTcp,
+    LimitExceeded,
+    PoolFill,
+    PoolOrder,
+    RejectOption,
+    RequestOption,
+    ScheduleOption,
+    StaticLimitNotice,
+    UnknownOption,
+    Unreachable,
+)
+
+_RANGES = {
+    "B": (0, 0xFF),
+    "H": (0, 0xFFFF),
+    "I": (0, 0xFFFFFFFF),
+    "i": (-(2**31), 2**31 - 1),
+    "dscp": (0, 63),
+}
+
+# Integer fields of each model class with their wire type (R1.1), in wire order.
+INT_FIELDS = {
+    Bee: (
+        ("flags", "B"),
+        ("bee_type", "B"),
+        ("green_ratio_bp", "H"),
+        ("carbon_mg_per_unit", "I"),
+        *((f"attr{k}", "i") for k in range(1, 6)),
+        ("quantity", "I"),
+        ("price_micro_per_kbee", "i"),
+        ("start_s", "I"),
+        ("end_s", "I"),
+    ),
+    PoolOrder: (
+        ("flags", "B"),
+        ("order_id", "I"),
+        ("side", "B"),
+        ("bee_type", "B"),
+        ("action", "B"),
+        ("quantity", "I"),
+        ("price_micro_per_kbee", "i"),
+        ("start_s", "I"),
+        ("end_s", "I"),
+        ("min_green_ratio_bp", "H"),
+    ),
+    PoolFill: (
+        ("flags", "B"),
+        ("order_id", "I"),
+        ("status", "B"),
+        ("quantity", "I"),
+        ("price_micro_per_kbee", "i"),
+        ("start_s", "I"),
+        ("end_s", "I"),
+    ),
+    RequestOption: (
+        ("quantity", "I"),
+        ("start_s", "I"),
+        ("end_s", "I"),
+        ("deadline_s", "I"),
+        ("bee_type", "B"),
+        ("priority", "B"),
+    ),
+    RejectOption: (("reason", "H"), ("retry_after_s", "I")),
+    ScheduleOption: (
+        ("mode", "B"),
+        ("start_s", "I"),
+        ("slot_s", "H"),
+        ("n_slots", "H"),
+        ("bee_per_slot", "I"),
+    ),
+    UnknownOption: (("kind", "B"),),
+    EnergyTcp: (
+        ("sport", "H"),
+        ("dport", "H"),
+        ("seq", "I"),
+        ("ack", "I"),
+        ("flags", "B"),
+        ("window", "I"),
+        ("urgent", "H"),
+    ),
+    StaticLimitNotice: (
+        ("period", "I"),
+        ("period_s", "I"),
+        ("export_limit", "I"),
+        ("import_limit", "I"),
+    ),
+    LimitExceeded: (("code", "B"), ("limit", "I")),
+    Unreachable: (("code", "B"),),
+}
+_EIP_INTS = (("energy_type", "B"), ("flags", "B"), ("node_id", "I"), ("period", "I"))
+_EIP_INTS += (("static_limit", "I"),)
+_PACKET_INTS = (("dscp", "dscp"), ("ttl", "B"), ("ident", "H"))
+
+# Byte offset of each record field inside its record, for DecodeError offsets.
+BEE_OFFSETS = {"flags": 1, "bee_type": 4, "green_ratio_bp": 6, "quantity": 32, "end_s": 44}
+ORDER_OFFSETS = {
+    "flags": 1,
+    "side": 8,
+    "bee_type": 9,
+    "action": 10,
+    "quantity": 12,
+    "end_s": 24,
+    "min_green_ratio_bp": 28,
+}
+FILL_OFFSETS = {"flags": 1, "status": 14, "end_s": 32}
+
+
+def bee_problem(b: Bee) -> tuple[str, str] | None:
+    """Return (field, reason) for the first rule of R7.2-R7.7 that BEE `b` breaks, else None."""
+    if b.flags & ~BEE_FLAG_STORE:
+        return "flags", f"reserved flag bits set in {b.flags:#x} (R7.7)"
+    if b.bee_type not in BEE_TYPES:
+        return "bee_type", f"{b.bee_type} is not a BEE type 1..6 (R7.2)"
+    if b.green_ratio_bp > GREEN_RATIO_MAX_BP:
+        return "green_ratio_bp", f"{b.green_ratio_bp} > {GREEN_RATIO_MAX_BP} basis points (R7.3)"
+    if b.quantity < 1:
+        return "quantity", "quantity must be at least 1 (R7.4)"
+    if b.end_s < b.start_s:
+        return "end_s", f"end_s {b.end_s} < start_s {b.start_s} (R1.4)"
+    return None
+
+
+def order_problem(o: PoolOrder) -> tuple[str, str] | None:
+    """Return (field, reason) for the first rule of R7.8 / R1.4 that pool order `o` breaks, else None."""
+    if o.side not in ORDER_SIDES:
+        return "side", f"{o.side} is not an order side 1..2 (R7.8)"
+    if o.bee_type not in BEE_TYPES:
+        return "bee_type", f"{o.bee_type} is not a BEE type 1..6 (R7.2)"
+    if o.action not in ORDER_ACTIONS:
+        return "action", f"{o.action} is not an order action 1..3 (R7.8)"
+    if o.action == 1 and o.quantity < 1:
+        return "quantity", "a place order needs a quantity of at least 1 (R7.8)"
+    if o.end_s < o.start_s:
+        return "end_s", f"end_s {o.end_s} < start_s {o.start_s} (R1.4)"
+    if o.min_green_ratio_bp > GREEN_RATIO_MAX_BP:
+        return "min_green_ratio_bp", f"{o.min_green_ratio_bp} > {GREEN_RATIO_MAX_BP} (R7.8)"
+    return None
+
+
+def fill_problem(f: PoolFill) -> tuple[str, str] | None:
+    """Return (field, reason) for the first rule of R7.8 / R1.4 that pool fill `f` breaks, else None."""
+    if f.status not in FILL_STATUSES:
+        return "status", f"{f.status} is not a fill status 1..5 (R7.8)"
+    if f.end_s < f.start_s:
+        return "end_s", f"end_s {f.end_s} < start_s {f.start_s} (R1.4)"
+    return None
+
+
+def _ints(prefix: str, obj, spec) -> None:
+    for name, code in spec:
+        value = getattr(obj, name)
+        lo, hi = _RANGES[code]
+        if not isinstance(value, int):
+            raise EncodeError(f"{prefix}.{name}", f"must be an int, got {type(value).__name__}")
+        if not lo <= value <= hi:
+            raise EncodeError(f"{prefix}.{name}", f"{value} out of range {lo}..{hi}")
+
+
+def _str(field: str, value) -> None:
+    if not isinstance(value, str):
+        raise EncodeError(field, f"must be a str, got {type(value).__name__}")
+
+
+def _bytes(field: str, value) -> None:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise EncodeError(field, f"must be bytes, got {type(value).__name__}")
+
+
+def _tuple(field: str, value) -> None:
+    if not isinstance(value, tuple | list):
+        raise EncodeError(field, f"must be a tuple, got {type(value).__name__}")
+
+
+def diagnose(pkt) -> None:
+    """Raise EncodeError naming the first field of `pkt` with a wrong type or an out-of-range value."""
+    if not hasattr(pkt, "_fields") or len(pkt) != 7:
+        raise EncodeError("packet", f"not a Packet: {type(pkt).__name__}")
+    _str("ipv4.src", pkt.src)
+    _str("ipv4.dst", pkt.dst)
+    _ints("ipv4", pkt, _PACKET_INTS)
+    eip = pkt.eip
+    if not hasattr(eip, "origin_mac"):
+        raise EncodeError("energy_ip", f"not an EnergyIp: {type(eip).__name__}")
+    _ints("energy_ip", eip, _EIP_INTS)
+    if eip.energy_type not in ENERGY_TYPES:
+        raise EncodeError("energy_ip.energy_type", f"{eip.energy_type} not in registry 9.1")
+    if eip.flags & ~EIP_FLAGS_KNOWN:
+        raise EncodeError("energy_ip.flags", f"reserved bits set in {eip.flags:#x} (R4.4)")
+    _str("energy_ip.origin_mac", eip.origin_mac)
+    _bytes("energy_ip.options", eip.options)
+    pl = pkt.payload
+    cls = type(pl)
+    if cls not in INT_FIELDS or cls is Bee:
+        raise EncodeError(
+            "payload", f"not an Energy-TCP segment or control message: {cls.__name__}"
+        )
+    prefix = "energy_tcp" if cls is EnergyTcp else "control"
+    _ints(prefix, pl, INT_FIELDS[cls])
+    if cls is LimitExceeded or cls is Unreachable:
+        ctype = CTRL_LIMIT_EXCEEDED if cls is LimitExceeded else CTRL_UNREACHABLE
+        if pl.code not in CONTROL_CODES[ctype]:
+            raise EncodeError("control.code", f"{pl.code} is not a code of control type {ctype}")
+        _bytes("control.quoted", pl.quoted)
+    if cls is not EnergyTcp:
+        return
+    if pl.flags & ~ETCP_FLAGS_KNOWN:
+        raise EncodeError("energy_tcp.flags", f"reserved bit set in {pl.flags:#x} (R6.2)")
+    if pl.urgent and not pl.flags & ETCP_URG:
+        raise EncodeError("energy_tcp.urgent", "must be 0 unless URG is set (R6.6)")
+    _tuple("energy_tcp.options", pl.options)
+    for i, opt in enumerate(pl.options):
+        ocls = type(opt)
+        if ocls not in (RequestOption, RejectOption, ScheduleOption, UnknownOption):
+            raise EncodeError(f"energy_tcp.options[{i}]", f"not an option: {ocls.__name__}")
+        _ints(f"energy_tcp.options[{i}]", opt, INT_FIELDS[ocls])
+        if ocls is UnknownOption:
+            if opt.kind < 5 or opt.kind in OPTION_LENGTHS:
+                raise EncodeError(f"energy_tcp.options[{i}].kind", "kinds 0..4 are defined")
+            _bytes(f"energy_tcp.options[{i}].data", opt.data)
+    _tuple("energy_tcp.records", pl.records)
+    for i, rec in enumerate(pl.records):
+        rcls = type(rec)
+        name = {Bee: "bee", PoolOrder: "order", PoolFill: "fill"}.get(rcls)
+        if name is None:
+            raise EncodeError(f"energy_tcp.records[{i}]", f"not a record: {rcls.__name__}")
+        _ints(f"{name}[{i}]", rec, INT_FIELDS[rcls])
+        if rcls is PoolFill:
+            _str(f"fill[{i}].peer_mac", rec.peer_mac)
+            _str(f"fill[{i}].peer_ip", rec.peer_ip)
