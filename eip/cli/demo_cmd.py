@@ -17,8 +17,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eip.sample import sample_exchange, sample_frames, write_pcap
     from eip.cli.wireshark_cmd import dissector_path
+    from eip.sample import sample_exchange, sample_frames, write_pcap
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
