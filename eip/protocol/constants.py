@@ -120,14 +120,16 @@ OPT_NOP = 1
 OPT_REQUEST = 2
 OPT_REJECT = 3
 OPT_SCHEDULE = 4
+OPT_OFFER = 5  # like a request, but the requester delivers the BEEs
 OPTION_KINDS = {
     OPT_EOL: "eol",
     OPT_NOP: "nop",
     OPT_REQUEST: "request",
     OPT_REJECT: "reject",
     OPT_SCHEDULE: "schedule",
+    OPT_OFFER: "offer",
 }
-OPTION_LENGTHS = {OPT_REQUEST: 20, OPT_REJECT: 8, OPT_SCHEDULE: 16}
+OPTION_LENGTHS = {OPT_REQUEST: 20, OPT_REJECT: 8, OPT_SCHEDULE: 16, OPT_OFFER: 20}
 
 REJECT_REASONS = {
     1: "insufficient-supply",
@@ -164,8 +166,19 @@ EPHEMERAL_PORT_MIN = 49152
 REC_BEE = 1
 REC_ORDER = 2
 REC_FILL = 3
-RECORD_KINDS = {REC_BEE: "bee", REC_ORDER: "order", REC_FILL: "fill"}
-RECORD_LENGTHS = {REC_BEE: 48, REC_ORDER: 32, REC_FILL: 36}
+REC_SIG = 4  # sender's Ed25519 signature over a delivery record (a range of sequence numbers)
+REC_RCPT = 5  # receiver's Ed25519 signature acknowledging that delivery record
+RECORD_KINDS = {
+    REC_BEE: "bee",
+    REC_ORDER: "order",
+    REC_FILL: "fill",
+    REC_SIG: "sig",
+    REC_RCPT: "rcpt",
+}
+RECORD_LENGTHS = {REC_BEE: 48, REC_ORDER: 32, REC_FILL: 36, REC_SIG: 76, REC_RCPT: 76}
+SIGNATURE_LEN = 64
+DELIVERY_TAG = b"EIP-DLV1"  # first bytes of the message a SIG signs (docs/protocol.md section 7.4)
+RECEIPT_TAG = b"EIP-RCT1"  # first bytes of the message a RCPT signs
 BEE_FLAG_STORE = 0x01
 ORDER_SIDES = {1: "send", 2: "ask"}
 ORDER_ACTIONS = {1: "place", 2: "cancel", 3: "query"}

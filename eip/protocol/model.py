@@ -56,6 +56,24 @@ class PoolFill(NamedTuple):
     end_s: int = 0
 
 
+class Signature(NamedTuple):
+    """Record kind 4: the sender's signature over the delivery record [start_seq, end_seq)."""
+
+    flags: int = 0
+    start_seq: int = 0
+    end_seq: int = 0
+    signature: bytes = bytes(64)
+
+
+class Receipt(NamedTuple):
+    """Record kind 5: the receiver's signature acknowledging the delivery record [start_seq, end_seq)."""
+
+    flags: int = 0
+    start_seq: int = 0
+    end_seq: int = 0
+    signature: bytes = bytes(64)
+
+
 class RequestOption(NamedTuple):
     """Energy-TCP option 2: what a Request (SYN) asks for, or what an Accept (SYN-ACK) grants."""
 
@@ -65,6 +83,17 @@ class RequestOption(NamedTuple):
     deadline_s: int = 0
     bee_type: int = BEE_ELECTRICITY
     priority: int = 0  # requested priority class, 0 = let the server classify
+
+
+class OfferOption(NamedTuple):
+    """Energy-TCP option 5: what an Offer (SYN) proposes to deliver, or what its Accept takes."""
+
+    quantity: int = 0
+    start_s: int = 0
+    end_s: int = 0
+    deadline_s: int = 0
+    bee_type: int = BEE_ELECTRICITY
+    priority: int = 0
 
 
 class RejectOption(NamedTuple):
@@ -114,7 +143,7 @@ class EnergyTcp(NamedTuple):
     window: int = 0  # dynamic exchange limit, BEE units
     urgent: int = 0  # emergency code when URG is set
     options: tuple = ()
-    records: tuple = ()  # Bee | PoolOrder | PoolFill
+    records: tuple = ()  # Bee | PoolOrder | PoolFill | Signature | Receipt
 
 
 class StaticLimitNotice(NamedTuple):
