@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
+from eip.netns import link, namespaces
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.model import Bee, EnergyIp, EnergyTcp, Packet
-from tests.netns import link, namespaces
 
 pytestmark = pytest.mark.integration
 

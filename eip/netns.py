@@ -1,4 +1,4 @@
-"""Network namespaces and veth pairs for integration tests, always cleaned up (needs root)."""
+"""Network namespaces and veth pairs for tests and benchmarks, always cleaned up (needs root)."""
 
 import os
 import subprocess
@@ -29,6 +29,9 @@ class Namespace:
 
     def python(self, code: str) -> subprocess.Popen:
         return self.popen(sys.executable, "-c", code)
+
+    def python_args(self, code: str, *args: str) -> subprocess.Popen:
+        return self.popen(sys.executable, "-c", code, *args)
 
 
 @contextmanager

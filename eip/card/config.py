@@ -1,0 +1,190 @@
+"""Typed, strictly validated configuration of one card, from YAML and/or command-line values."""
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eip.errors import EncodeError
+from eip.protocol.identity import check_eic_mac
+from eip.yamlconf import ConfigError, Where, load, load_text, mapping, typed
+
+KINDS = ("load", "pv", "wind", "storage", "ev", "plant")
+DEFAULT_STATE_ROOT = Path(os.environ.get("EIP_STATE_ROOT", "/var/lib/eip/cards"))
+# What a card's own BEEs carry by default: plants 0.55 tCO2/MWh (seed 000 s.10), renewables green.
+DEFAULT_CARBON = {"load": 0, "pv": 0, "wind": 0, "storage": 0, "ev": 0, "plant": 550}
+DEFAULT_GREEN = {"load": 0, "pv": 10_000, "wind": 10_000, "storage": 0, "ev": 0, "plant": 0}
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A card known without DNS: name, address, identity and public key."""
+
+    name: str
+    ip: str
+    mac: str
+    key: bytes
+
+
+@dataclass(frozen=True)
+class CardConfig:
+    """Everything a card daemon needs; see docs/card.md."""
+
+    name: str
+    kind: str
+    mac: str
+    state_dir: Path
+    energy_ip: str = ""  # empty: read from the interface
+    interface: str = ""
+    vpp: str = ""
+    home_vpp: str = ""
+    dns: tuple[str, int] | None = None
+    window_bee: int = 100_000  # receive window: this card's own dynamic limit
+    quantum_bee: int = 10  # BEE units per record (seed 004 packets of 10 Wh)
+    delivery_port: int = 10
+    max_grant_bee: int = 10_000_000  # largest transfer it accepts
+    price_micro_per_kbee: int = 500_000  # the price of the BEEs it delivers (0.5 per kWh)
+    carbon_mg_per_unit: int = -1  # -1: the default of its kind (DEFAULT_CARBON)
+    green_ratio_bp: int = -1  # -1: the default of its kind (DEFAULT_GREEN)
+    peers: tuple[Peer, ...] = field(default=())
+
+    @property
+    def carbon(self) -> int:
+        return DEFAULT_CARBON[self.kind] if self.carbon_mg_per_unit < 0 else self.carbon_mg_per_unit
+
+    @property
+    def green(self) -> int:
+        return DEFAULT_GREEN[self.kind] if self.green_ratio_bp < 0 else self.green_ratio_bp
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state_dir / "ledger.sqlite"
+
+    @property
+    def key_path(self) -> Path:
+        return self.state_dir / "key.pem"
+
+    @property
+    def control_path(self) -> Path:
+        return self.state_dir / "ctl.sock"
+
+
+_KEYS = {
+    "name", "kind", "mac", "state_dir", "energy_ip", "interface", "vpp", "home_vpp", "dns",
+    "window_bee", "quantum_bee", "delivery_port", "max_grant_bee", "peers",
+    "price_micro_per_kbee", "carbon_mg_per_unit", "green_ratio_bp",
+}  # fmt: skip
+
+
+def parse_server(text: str, where: Where | None = None, default_port: int = 53) -> tuple[str, int]:
+    """'10.0.0.53' or '10.0.0.53:5353' as (ip, port)."""
+    host, _, port = text.partition(":")
+    try:
+        ipaddress.IPv4Address(host)
+        port_no = int(port) if port else default_port
+        if not 0 < port_no < 65536:
+            raise ValueError(port)
+    except ValueError:
+        msg = f"expected IPv4[:port], got {text!r}"
+        raise (where.error(msg) if where else ConfigError(msg)) from None
+    return host, port_no
+
+
+def _ipv4(value, where: Where) -> str:
+    typed(value, where, str, "an IPv4 address")
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise where.error(f"not an IPv4 address: {value!r}") from None
+
+
+def _mac(value, where: Where) -> str:
+    typed(value, where, str, "a MAC address")
+    try:
+        return check_eic_mac(value)
+    except EncodeError as exc:
+        raise where.error(exc.reason) from None
+
+
+def _count(value, where: Where, low: int, high: int) -> int:
+    typed(value, where, int, "an integer")
+    if not low <= value <= high:
+        raise where.error(f"{value} is out of range {low}..{high}")
+    return value
+
+
+def _peer(value, where: Where) -> Peer:
+    mapping(value, where, {"name", "ip", "mac", "key"}, {"name", "ip", "mac", "key"})
+    key = typed(value["key"], where.at("key"), str, "a hex public key")
+    try:
+        key_bytes = bytes.fromhex(key)
+    except ValueError:
+        key_bytes = b""
+    if len(key_bytes) != 32:
+        raise where.at("key").error("expected 64 hex digits (an Ed25519 public key)")
+    return Peer(
+        typed(value["name"], where.at("name"), str), _ipv4(value["ip"], where.at("ip")),
+        _mac(value["mac"], where.at("mac")), key_bytes,
+    )  # fmt: skip
+
+
+def from_mapping(data, where: Where) -> CardConfig:
+    """Validate a mapping (from YAML or the command line) into a CardConfig."""
+    mapping(data, where, _KEYS, {"name", "kind", "mac"})
+    name = typed(data["name"], where.at("name"), str)
+    if not _NAME_RE.match(name):
+        raise where.at("name").error(f"{name!r} is not a name like pv1 ([a-z0-9-], max 63)")
+    kind = typed(data["kind"], where.at("kind"), str)
+    if kind not in KINDS:
+        raise where.at("kind").error(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+    state_dir = Path(typed(data.get("state_dir", str(DEFAULT_STATE_ROOT / name)), where, str))
+    vpp = typed(data.get("vpp", ""), where.at("vpp"), str)
+    dns = data.get("dns")
+    peers = data.get("peers", [])
+    typed(peers, where.at("peers"), list, "a list of peers")
+    return CardConfig(
+        name=name,
+        kind=kind,
+        mac=_mac(data["mac"], where.at("mac")),
+        state_dir=state_dir,
+        energy_ip=_ipv4(data["energy_ip"], where.at("energy_ip")) if data.get("energy_ip") else "",
+        interface=typed(data.get("interface", ""), where.at("interface"), str),
+        vpp=vpp,
+        home_vpp=typed(data.get("home_vpp", vpp), where.at("home_vpp"), str),
+        dns=parse_server(typed(dns, where.at("dns"), str), where.at("dns")) if dns else None,
+        window_bee=_count(data.get("window_bee", 100_000), where.at("window_bee"), 1, 2**32 - 1),
+        quantum_bee=_count(data.get("quantum_bee", 10), where.at("quantum_bee"), 1, 2**31),
+        delivery_port=_count(data.get("delivery_port", 10), where.at("delivery_port"), 1, 65535),
+        max_grant_bee=_count(
+            data.get("max_grant_bee", 10_000_000), where.at("max_grant_bee"), 0, 2**32 - 1
+        ),
+        price_micro_per_kbee=_count(
+            data.get("price_micro_per_kbee", 500_000),
+            where.at("price_micro_per_kbee"),
+            -(2**31),
+            2**31 - 1,
+        ),
+        carbon_mg_per_unit=_count(
+            data.get("carbon_mg_per_unit", -1), where.at("carbon_mg_per_unit"), -1, 2**32 - 1
+        ),
+        green_ratio_bp=_count(
+            data.get("green_ratio_bp", -1), where.at("green_ratio_bp"), -1, 10_000
+        ),
+        peers=tuple(_peer(p, where.at(f"peers.{i}")) for i, p in enumerate(peers)),
+    )
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> CardConfig:
+    """Load a card's YAML file; `overrides` (from the command line) replace its keys."""
+    data, where = load(path)
+    if not isinstance(data, dict):
+        raise where.error("expected a mapping of card settings")
+    return from_mapping({**data, **(overrides or {})}, where)
+
+
+def config_from_args(values: dict) -> CardConfig:
+    """A CardConfig from command-line values only."""
+    _, where = load_text("{}", "<command line>")
+    return from_mapping({k: v for k, v in values.items() if v is not None}, where)
