@@ -1,13 +1,20 @@
 """One complete Energy Internet exchange containing every message kind, for pcaps, docs and tests.
 
-A PV card sells to an urban load under limits from the ISP; an EV is rejected, escalates to an
-emergency, and hits an islanded microgrid; the load trades through the BEE pool.
+A PV card sells to an urban load under limits from the ISP, signing each delivery record (SIG) that
+the load acknowledges with a receipt (RCPT); an EV is rejected, escalates to an emergency, and hits an
+islanded microgrid; the load trades through the BEE pool, and a storage card offers it flexibility.
+
+The demo cards sign with fixed Ed25519 keys derived from constant seeds (`sample_key`), and Ed25519 is
+deterministic, so the sample pcap is the same on every run.
 """
 
 import calendar
+import hashlib
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eip.errors import EipError
 from eip.protocol import codec
@@ -17,15 +24,19 @@ from eip.protocol.model import (
     EnergyIp,
     EnergyTcp,
     LimitExceeded,
+    OfferOption,
     Packet,
     PoolFill,
     PoolOrder,
+    Receipt,
     RejectOption,
     RequestOption,
     ScheduleOption,
+    Signature,
     StaticLimitNotice,
     Unreachable,
 )
+from eip.protocol.signing import delivery_message, receipt_message, records_digest
 
 T0_S = calendar.timegm((2026, 6, 1, 10, 0, 0))  # start of period 5 (two-hour periods from midnight)
 PERIOD = 5
@@ -38,6 +49,25 @@ EV = ("02:00:00:00:02:02", "10.2.0.22")
 SERVER = ("02:00:00:00:00:fd", "10.0.0.253")
 POOL = ("02:00:00:00:01:fe", "10.1.0.254")
 ROUTER = ("02:00:00:00:02:fe", "10.2.0.254")
+STORAGE = ("02:00:00:00:02:03", "10.2.0.23")
+
+
+def sample_key(name: str) -> Ed25519PrivateKey:
+    """The fixed demo key of sample card `name` ("pv", "load", "storage"): not a secret."""
+    return Ed25519PrivateKey.from_private_bytes(
+        hashlib.sha256(f"eip-sample-{name}".encode()).digest()
+    )
+
+
+def _signed_range(sender, receiver, sport, dport, isn, start, bees, sender_key, receiver_key):
+    """SIG and RCPT records for the delivery record of `bees` starting at `start` (section 7.4)."""
+    end = (start + sum(b.quantity for b in bees)) % (1 << 32)
+    msg = delivery_message(
+        sender[0], receiver[0], sport, dport, isn, start, end, records_digest(bees)
+    )
+    sig = sender_key.sign(msg)
+    rcpt = receiver_key.sign(receipt_message(msg, sig))
+    return Signature(0, start, end, sig), Receipt(0, start, end, rcpt)
 
 
 def _eip(origin, energy_type=0, flags=0, node_id=0, static_limit=c.NO_LIMIT) -> EnergyIp:
@@ -128,13 +158,77 @@ def sample_exchange() -> list[tuple[str, str, Packet]]:
     ev_request = RequestOption(8000, frame_s[0], frame_s[1], T0_S + 3600, c.BEE_ELECTRICITY, 2)
     isp_eip = _eip(ISP, flags=c.EIP_FLAG_ISP)
     cport = 49152
+    pv_key, load_key, storage_key = (sample_key(n) for n in ("pv", "load", "storage"))
+    # The PV card (ISN 5000) signs each data segment's delivery record; the load signs receipts.
+    sig1, rcpt1 = _signed_range(PV, LOAD, 10, cport, 5000, 5001, (elec, elec), pv_key, load_key)
+    sig2, rcpt2 = _signed_range(PV, LOAD, 10, cport, 5000, 6001, mixed, pv_key, load_key)
     pv_data1 = Packet(
         PV[1],
         LOAD[1],
         pv_eip,
-        _seg(10, cport, 5001, 1001, ack | c.ETCP_PSH, 4000, records=(elec, elec)),
+        _seg(10, cport, 5001, 1001, ack | c.ETCP_PSH, 4000, records=(elec, elec, sig1)),
         dscp=8,
     )
+    # A storage card offers the load flexibility (Offer: the requester delivers).
+    offer = OfferOption(500, frame_s[0], frame_s[1], T0_S + 1800, c.BEE_FLEXIBILITY, 1)
+    flex = Bee(
+        c.BEE_FLAG_STORE,
+        c.BEE_FLEXIBILITY,
+        0,
+        0,
+        15_000,
+        quantity=500,
+        price_micro_per_kbee=12_000,
+        start_s=frame_s[0],
+        end_s=frame_s[1],
+    )
+    sport_st = 49160
+    sig3, rcpt3 = _signed_range(
+        STORAGE, LOAD, sport_st, 10, 3000, 3001, (flex,), storage_key, load_key
+    )
+    st_eip = _eip(STORAGE, node_id=2)
+    offer_exchange = [
+        (
+            STORAGE,
+            LOAD,
+            Packet(STORAGE[1], LOAD[1], st_eip, _seg(sport_st, 10, 3000, 0, syn, 1000, (offer,))),
+        ),
+        (
+            LOAD,
+            STORAGE,
+            Packet(
+                LOAD[1],
+                STORAGE[1],
+                load_eip,
+                _seg(10, sport_st, 8000, 3001, syn | ack, 500, (offer,)),
+            ),
+        ),
+        (
+            STORAGE,
+            LOAD,
+            Packet(STORAGE[1], LOAD[1], st_eip, _seg(sport_st, 10, 3001, 8001, ack, 1000)),
+        ),
+        (
+            STORAGE,
+            LOAD,
+            Packet(
+                STORAGE[1],
+                LOAD[1],
+                _eip(STORAGE, c.BEE_FLEXIBILITY, node_id=2),
+                _seg(sport_st, 10, 3001, 8001, ack | c.ETCP_PSH, 1000, records=(flex, sig3)),
+            ),
+        ),
+        (
+            LOAD,
+            STORAGE,
+            Packet(
+                LOAD[1],
+                STORAGE[1],
+                load_eip,
+                _seg(10, sport_st, 8001, 3501, ack, 500, records=(rcpt3,)),
+            ),
+        ),
+    ]
     quoted = codec.encode(pv_data1)[: c.IPV4_HDR_LEN + c.ENERGY_IP_LEN + c.QUOTE_TRANSPORT_BYTES]
     ev_syn = Packet(
         EV[1],
@@ -196,7 +290,13 @@ def sample_exchange() -> list[tuple[str, str, Packet]]:
         (
             LOAD,
             PV,
-            Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 6001, ack, 2000), dscp=8),
+            Packet(
+                LOAD[1],
+                PV[1],
+                load_eip,
+                _seg(cport, 10, 1001, 6001, ack, 2000, records=(rcpt1,)),
+                dscp=8,
+            ),
         ),
         # The ISP shrinks the load's aggregate dynamic limit (window update, ports 0).
         (
@@ -217,14 +317,20 @@ def sample_exchange() -> list[tuple[str, str, Packet]]:
                 PV[1],
                 LOAD[1],
                 _eip(PV, node_id=3, static_limit=5000),
-                _seg(10, cport, 6001, 1001, ack | c.ETCP_PSH, 4000, records=mixed),
+                _seg(10, cport, 6001, 1001, ack | c.ETCP_PSH, 4000, records=(*mixed, sig2)),
                 dscp=8,
             ),
         ),
         (
             LOAD,
             PV,
-            Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 7151, ack, 1200), dscp=8),
+            Packet(
+                LOAD[1],
+                PV[1],
+                load_eip,
+                _seg(cport, 10, 1001, 7151, ack, 1200, records=(rcpt2,)),
+                dscp=8,
+            ),
         ),
         # The energy server schedules storage for the load (delivery/storage message).
         (
@@ -334,6 +440,8 @@ def sample_exchange() -> list[tuple[str, str, Packet]]:
                 dscp=8,
             ),
         ),
+        # A storage card offers the load 500 W of flexibility: Offer, Accept, signed delivery.
+        *offer_exchange,
         # A router polices a segment over the limit, and an islanded microgrid refuses the EV.
         (
             ROUTER,

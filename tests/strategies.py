@@ -9,12 +9,15 @@ from eip.protocol.model import (
     EnergyIp,
     EnergyTcp,
     LimitExceeded,
+    OfferOption,
     Packet,
     PoolFill,
     PoolOrder,
+    Receipt,
     RejectOption,
     RequestOption,
     ScheduleOption,
+    Signature,
     StaticLimitNotice,
     UnknownOption,
     Unreachable,
@@ -85,7 +88,36 @@ def pool_fills(draw) -> PoolFill:
     )
 
 
-records = st.one_of(bees(), pool_orders(), pool_fills())
+records = st.one_of(bees(), pool_orders(), pool_fills())  # the records that occupy sequence numbers
+signatures = st.binary(min_size=c.SIGNATURE_LEN, max_size=c.SIGNATURE_LEN)
+SEQ_MOD = 1 << 32
+HALF = 1 << 31
+
+
+def record_units(recs) -> int:
+    """Sequence numbers the records occupy (R6.4): BEE quantity, 1 per order or fill, 0 SIG/RCPT."""
+    return sum(
+        r.quantity if isinstance(r, Bee) else 0 if isinstance(r, Signature | Receipt) else 1
+        for r in recs
+    )
+
+
+@st.composite
+def sig_for(draw, seq: int, recs) -> Signature:
+    """A SIG closing a segment at `seq` with records `recs` (R7.9): end = seq + units, start at or
+    before seq, the range shorter than 2^31."""
+    units = record_units(recs)
+    end = (seq + units) % SEQ_MOD
+    span = draw(st.one_of(st.just(units), st.integers(units, HALF - 1)))
+    return Signature(draw(u8), (end - span) % SEQ_MOD, end, draw(signatures))
+
+
+@st.composite
+def receipt_for(draw, ack: int) -> Receipt:
+    """A RCPT an ACK with acknowledgment `ack` may carry (R7.10): it ends at or before `ack`."""
+    end = (ack - draw(st.one_of(st.just(0), st.integers(0, HALF - 1)))) % SEQ_MOD
+    span = draw(st.integers(0, HALF - 1))
+    return Receipt(draw(u8), (end - span) % SEQ_MOD, end, draw(signatures))
 
 
 @st.composite
@@ -94,6 +126,13 @@ def request_options(draw) -> RequestOption:
     return RequestOption(draw(u32), start, end, draw(u32), draw(bee_types), draw(u8))
 
 
+@st.composite
+def offer_options(draw) -> OfferOption:
+    start, end = draw(time_frames)
+    return OfferOption(draw(u32), start, end, draw(u32), draw(bee_types), draw(u8))
+
+
+transfer_options = st.one_of(request_options(), offer_options())
 reject_options = st.builds(RejectOption, reason=u16, retry_after_s=u32)
 schedule_options = st.builds(
     ScheduleOption,
@@ -104,14 +143,15 @@ schedule_options = st.builds(
     bee_per_slot=u32,
 )
 unknown_options = st.builds(
-    UnknownOption, kind=st.integers(5, 255), data=st.binary(min_size=0, max_size=14)
+    UnknownOption, kind=st.integers(6, 255), data=st.binary(min_size=0, max_size=14)
 )
+_OPTION_KIND = {RequestOption: 2, RejectOption: 3, ScheduleOption: 4, OfferOption: 5}
 
 
 def _option_len(opt) -> int:
     if isinstance(opt, UnknownOption):
         return 2 + len(opt.data)
-    return c.OPTION_LENGTHS[{RequestOption: 2, RejectOption: 3, ScheduleOption: 4}[type(opt)]]
+    return c.OPTION_LENGTHS[_OPTION_KIND[type(opt)]]
 
 
 def options_len(options) -> int:
@@ -127,34 +167,48 @@ COMMON_FLAGS += (c.ETCP_SYN | URG, c.ETCP_RST | ACK, c.ETCP_WUP)
 
 @st.composite
 def segments(draw, room: int = c.MTU - c.IPV4_HDR_LEN - c.ENERGY_IP_LEN, data=False) -> EnergyTcp:
-    """A valid Energy-TCP segment that fits in `room` bytes; `data`: one with records."""
+    """A valid Energy-TCP segment that fits in `room` bytes; `data`: one with records.
+
+    Data segments often end with a SIG (R7.9); ACKs sometimes carry only RCPT records (R7.10).
+    """
     flags = draw(st.one_of(st.sampled_from(COMMON_FLAGS), u8.map(lambda f: f & c.ETCP_FLAGS_KNOWN)))
     if data:
         flags &= ~(c.ETCP_SYN | c.ETCP_RST | c.ETCP_WUP)
     others = st.one_of(reject_options, schedule_options, unknown_options)
     if flags & c.ETCP_SYN:
-        options = [draw(request_options()), *draw(st.lists(others, max_size=1))]
+        options = [draw(transfer_options), *draw(st.lists(others, max_size=1))]
         options = draw(st.permutations(options))
     else:
-        options = draw(st.lists(st.one_of(request_options(), others), max_size=2))
+        options = draw(st.lists(st.one_of(transfer_options, others), max_size=2))
     while options_len(options) > 36:
         options.pop()
+    wup = flags & c.ETCP_WUP
+    seq = 0 if wup else draw(u32)
+    ack = 0 if wup else draw(u32)
     records_out = ()
     if not flags & (c.ETCP_SYN | c.ETCP_RST | c.ETCP_WUP):
         budget = room - c.ENERGY_TCP_LEN - options_len(options)
-        most = budget // c.RECORD_LENGTHS[c.REC_BEE]
-        least = 1 if data else draw(st.sampled_from((0, 1, 1)))
-        recs = draw(st.lists(records, min_size=least, max_size=most))
-        if recs and draw(st.booleans()):  # often all BEEs of one type, so energy type is set
-            t = draw(bee_types)
-            recs = [draw(bees(bee_type=t)) for _ in recs]
-        records_out = tuple(recs)
-    wup = flags & c.ETCP_WUP
+        rlen = c.RECORD_LENGTHS[c.REC_SIG]
+        mode = draw(st.sampled_from(("plain", "plain", "sig", "rcpt")))
+        if mode == "rcpt" and flags & c.ETCP_ACK:
+            n = draw(st.integers(1 if data else 0, min(3, budget // rlen)))
+            records_out = tuple(draw(receipt_for(ack)) for _ in range(n))
+        else:
+            signed = mode == "sig"
+            most = (budget - (rlen if signed else 0)) // c.RECORD_LENGTHS[c.REC_BEE]
+            least = 1 if data or signed else draw(st.sampled_from((0, 1, 1)))
+            recs = draw(st.lists(records, min_size=least, max_size=most))
+            if recs and draw(st.booleans()):  # often all BEEs of one type, so energy type is set
+                t = draw(bee_types)
+                recs = [draw(bees(bee_type=t)) for _ in recs]
+            if signed and record_units(recs) < HALF:  # a range is shorter than 2^31 (R7.9)
+                recs.append(draw(sig_for(seq, recs)))
+            records_out = tuple(recs)
     return EnergyTcp(
         sport=draw(u16),
         dport=draw(u16),
-        seq=0 if wup else draw(u32),
-        ack=0 if wup else draw(u32),
+        seq=seq,
+        ack=ack,
         flags=flags,
         window=draw(u32),
         urgent=draw(u16) if flags & c.ETCP_URG else 0,

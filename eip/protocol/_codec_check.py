@@ -12,23 +12,28 @@ from eip.protocol.constants import (
     CTRL_UNREACHABLE,
     EIP_FLAGS_KNOWN,
     ENERGY_TYPES,
+    ETCP_ACK,
     ETCP_FLAGS_KNOWN,
     ETCP_URG,
     FILL_STATUSES,
     GREEN_RATIO_MAX_BP,
-    OPTION_LENGTHS,
+    OPTION_KINDS,
     ORDER_ACTIONS,
     ORDER_SIDES,
+    SIGNATURE_LEN,
 )
 from eip.protocol.model import (
     Bee,
     EnergyTcp,
     LimitExceeded,
+    OfferOption,
     PoolFill,
     PoolOrder,
+    Receipt,
     RejectOption,
     RequestOption,
     ScheduleOption,
+    Signature,
     StaticLimitNotice,
     UnknownOption,
     Unreachable,
@@ -76,6 +81,8 @@ INT_FIELDS = {
         ("start_s", "I"),
         ("end_s", "I"),
     ),
+    Signature: (("flags", "B"), ("start_seq", "I"), ("end_seq", "I")),
+    Receipt: (("flags", "B"), ("start_seq", "I"), ("end_seq", "I")),
     RequestOption: (
         ("quantity", "I"),
         ("start_s", "I"),
@@ -111,6 +118,7 @@ INT_FIELDS = {
     LimitExceeded: (("code", "B"), ("limit", "I")),
     Unreachable: (("code", "B"),),
 }
+INT_FIELDS[OfferOption] = INT_FIELDS[RequestOption]
 _EIP_INTS = (("energy_type", "B"), ("flags", "B"), ("node_id", "I"), ("period", "I"))
 _EIP_INTS += (("static_limit", "I"),)
 _PACKET_INTS = (("dscp", "dscp"), ("ttl", "B"), ("ident", "H"))
@@ -127,6 +135,16 @@ ORDER_OFFSETS = {
     "min_green_ratio_bp": 28,
 }
 FILL_OFFSETS = {"flags": 1, "status": 14, "end_s": 32}
+SIG_OFFSETS = {"": 0, "start_seq": 4, "end_seq": 8, "signature": 12}
+RECORD_NAMES = {
+    Bee: "bee",
+    PoolOrder: "order",
+    PoolFill: "fill",
+    Signature: "sig",
+    Receipt: "rcpt",
+}
+_SEQ_MOD = 0xFFFFFFFF
+_HALF = 1 << 31
 
 
 def bee_problem(b: Bee) -> tuple[str, str] | None:
@@ -167,6 +185,60 @@ def fill_problem(f: PoolFill) -> tuple[str, str] | None:
         return "status", f"{f.status} is not a fill status 1..5 (R7.8)"
     if f.end_s < f.start_s:
         return "end_s", f"end_s {f.end_s} < start_s {f.start_s} (R1.4)"
+    return None
+
+
+def delivery_problem(records, seq: int, ack: int, flags: int) -> tuple[int, str, str] | None:
+    """Check the SIG and RCPT rules (R6.7, R7.9, R7.10) of a segment's records.
+
+    Return (record index, field or "" for the whole record, reason) for the first rule broken, else
+    None. Only called for segments that carry a SIG or a RCPT record.
+    """
+    n = len(records)
+    kinds = [type(r) for r in records]
+    if Receipt in kinds:
+        first = kinds.index(Receipt)
+        if any(k is not Receipt for k in kinds):
+            return first, "", "a segment with RCPT records carries no other records (R7.10)"
+        if not flags & ETCP_ACK:
+            return first, "", "a segment with RCPT records is an ACK (R7.10)"
+        for i, r in enumerate(records):
+            span = (r.end_seq - r.start_seq) & _SEQ_MOD
+            if span >= _HALF:
+                return i, "start_seq", f"range [{r.start_seq}, {r.end_seq}) is inverted (R7.10)"
+            if (ack - r.end_seq) & _SEQ_MOD >= _HALF:
+                return i, "end_seq", f"{r.end_seq} is beyond the acknowledgment {ack} (R7.10)"
+        return None
+    units = 0
+    data = False
+    for i, r in enumerate(records):
+        k = kinds[i]
+        if k is Bee:
+            units += r.quantity
+            data = True
+        elif k is Signature:
+            if i != n - 1:
+                return i, "", "a SIG must be the last record of its segment (R7.9)"
+            if not data:
+                return i, "", "a SIG closes a data segment: it needs records before it (R6.7)"
+            end = (seq + units) & _SEQ_MOD
+            if r.end_seq != end:
+                return i, "end_seq", f"{r.end_seq} != seq + units of the segment = {end} (R7.9)"
+            span = (r.end_seq - r.start_seq) & _SEQ_MOD
+            if span >= _HALF or (seq - r.start_seq) & _SEQ_MOD > span:
+                return i, "start_seq", f"{r.start_seq} is not at or before seq {seq} (R7.9)"
+        else:
+            units += 1
+            data = True
+    return None
+
+
+def signature_problem(value) -> str | None:
+    """Why `value` is not a 64-byte Ed25519 signature, or None."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        return f"must be bytes, got {type(value).__name__}"
+    if len(value) != SIGNATURE_LEN:
+        return f"{len(value)} bytes, must be {SIGNATURE_LEN}"
     return None
 
 
@@ -234,20 +306,24 @@ def diagnose(pkt) -> None:
     _tuple("energy_tcp.options", pl.options)
     for i, opt in enumerate(pl.options):
         ocls = type(opt)
-        if ocls not in (RequestOption, RejectOption, ScheduleOption, UnknownOption):
+        if ocls not in (RequestOption, OfferOption, RejectOption, ScheduleOption, UnknownOption):
             raise EncodeError(f"energy_tcp.options[{i}]", f"not an option: {ocls.__name__}")
         _ints(f"energy_tcp.options[{i}]", opt, INT_FIELDS[ocls])
         if ocls is UnknownOption:
-            if opt.kind < 5 or opt.kind in OPTION_LENGTHS:
-                raise EncodeError(f"energy_tcp.options[{i}].kind", "kinds 0..4 are defined")
+            if opt.kind in OPTION_KINDS:
+                raise EncodeError(f"energy_tcp.options[{i}].kind", "kinds 0..5 are defined")
             _bytes(f"energy_tcp.options[{i}].data", opt.data)
     _tuple("energy_tcp.records", pl.records)
     for i, rec in enumerate(pl.records):
         rcls = type(rec)
-        name = {Bee: "bee", PoolOrder: "order", PoolFill: "fill"}.get(rcls)
+        name = RECORD_NAMES.get(rcls)
         if name is None:
             raise EncodeError(f"energy_tcp.records[{i}]", f"not a record: {rcls.__name__}")
         _ints(f"{name}[{i}]", rec, INT_FIELDS[rcls])
         if rcls is PoolFill:
             _str(f"fill[{i}].peer_mac", rec.peer_mac)
             _str(f"fill[{i}].peer_ip", rec.peer_ip)
+        elif rcls is Signature or rcls is Receipt:
+            problem = signature_problem(rec.signature)
+            if problem:
+                raise EncodeError(f"{name}[{i}].signature", problem)

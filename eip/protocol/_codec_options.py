@@ -7,12 +7,20 @@ from eip.protocol.constants import (
     ETCP_SYN,
     OPT_EOL,
     OPT_NOP,
+    OPT_OFFER,
     OPT_REJECT,
     OPT_REQUEST,
     OPT_SCHEDULE,
+    OPTION_KINDS,
     OPTION_LENGTHS,
 )
-from eip.protocol.model import RejectOption, RequestOption, ScheduleOption, UnknownOption
+from eip.protocol.model import (
+    OfferOption,
+    RejectOption,
+    RequestOption,
+    ScheduleOption,
+    UnknownOption,
+)
 
 _U16 = Struct("!H")
 _REQ_E, _REQ_D = Struct("!BBIIIIBB"), Struct("!2xIIIIBB")
@@ -33,30 +41,33 @@ def raw(value, field: str) -> bytes:
 
 
 def encode_options(options, flags: int) -> bytes:
-    """Return the options area (padded to 4 bytes); a SYN needs exactly one request option (R6.9)."""
+    """Return the options area (padded to 4 bytes); a SYN needs one request or offer option (R6.9)."""
     parts = []
     n_req = 0
     for i, o in enumerate(options):
         c = type(o)
-        if c is RequestOption:
+        if c is RequestOption or c is OfferOption:
             if o.end_s < o.start_s:
                 raise EncodeError(f"energy_tcp.options[{i}].end_s", "end_s < start_s (R1.4)")
-            parts.append(_REQ_E.pack(OPT_REQUEST, _REQ_LEN, *o))
+            parts.append(
+                _REQ_E.pack(OPT_REQUEST if c is RequestOption else OPT_OFFER, _REQ_LEN, *o)
+            )
             n_req += 1
         elif c is RejectOption:
             parts.append(_REJ_E.pack(OPT_REJECT, _REJ_LEN, *o))
         elif c is ScheduleOption:
             parts.append(_SCH_E.pack(OPT_SCHEDULE, _SCH_LEN, *o))
         elif c is UnknownOption:
-            if o.kind <= OPT_SCHEDULE:
-                raise EncodeError(f"energy_tcp.options[{i}].kind", "kinds 0..4 are defined")
+            if o.kind in OPTION_KINDS:
+                raise EncodeError(f"energy_tcp.options[{i}].kind", "kinds 0..5 are defined")
             data = raw(o.data, f"energy_tcp.options[{i}].data")
             parts.append(_U16.pack(o.kind << 8 | (len(data) + 2)) + data)
         else:
             raise EncodeError(f"energy_tcp.options[{i}]", f"not an option: {c.__name__}")
     if flags & ETCP_SYN and n_req != 1:
         raise EncodeError(
-            "energy_tcp.options", f"a SYN needs exactly one request option (R6.9), has {n_req}"
+            "energy_tcp.options",
+            f"a SYN needs exactly one request or offer option (R6.9), has {n_req}",
         )
     data = b"".join(parts)
     if len(data) > _MAX_OPTIONS:
@@ -85,10 +96,11 @@ def decode_options(data: bytes, start: int, end: int, syn: int) -> tuple:
         ln = data[i + 1]
         if ln < 2 or i + ln > end:
             raise DecodeError(f"energy_tcp.options[{k}].length", i + 1, f"{ln} invalid (R6.8)")
-        if kind == OPT_REQUEST:
+        if kind in (OPT_REQUEST, OPT_OFFER):
             if ln != _REQ_LEN:
                 raise DecodeError(f"energy_tcp.options[{k}].length", i + 1, f"{ln} != {_REQ_LEN}")
-            o = RequestOption._make(_REQ_D.unpack_from(data, i))
+            cls = RequestOption if kind == OPT_REQUEST else OfferOption
+            o = cls._make(_REQ_D.unpack_from(data, i))
             if o.end_s < o.start_s:
                 raise DecodeError(
                     f"energy_tcp.options[{k}].end_s", i + 10, "end_s < start_s (R1.4)"
@@ -109,6 +121,8 @@ def decode_options(data: bytes, start: int, end: int, syn: int) -> tuple:
         k += 1
     if syn and n_req != 1:
         raise DecodeError(
-            "energy_tcp.options", start, f"a SYN needs one request option (R6.9), has {n_req}"
+            "energy_tcp.options",
+            start,
+            f"a SYN needs one request or offer option (R6.9), has {n_req}",
         )
     return tuple(opts)

@@ -36,6 +36,8 @@ from eip.protocol.constants import (
     REC_BEE,
     REC_FILL,
     REC_ORDER,
+    REC_RCPT,
+    REC_SIG,
     RECORD_LENGTHS,
     STATIC_LIMIT_BODY_LEN,
 )
@@ -47,6 +49,8 @@ from eip.protocol.model import (
     Packet,
     PoolFill,
     PoolOrder,
+    Receipt,
+    Signature,
     StaticLimitNotice,
     Unreachable,
 )
@@ -66,9 +70,13 @@ _ETH = Struct("!6s6sH")
 _BEE_E, _BEE_D = Struct("!BBHBxHI5iIiII"), Struct("!xBxxBxHI5iIiII")
 _ORD_E, _ORD_D = Struct("!BBHIBBBxIiIIHxx"), Struct("!xBxxIBBBxIiIIHxx")
 _FIL_E, _FIL_D = Struct("!BBHI6sBx4sIiII"), Struct("!xBxxI6sBx4sIiII")
+_SIG_E, _SIG_D = Struct("!BBHII64s"), Struct("!xBxxII64s")  # SIG and RCPT share a layout
 _REC_HDR = Struct("!BxH")
 
 _BEE_LEN, _ORD_LEN, _FIL_LEN = (RECORD_LENGTHS[k] for k in (REC_BEE, REC_ORDER, REC_FILL))
+_SIG_LEN = RECORD_LENGTHS[REC_SIG]
+_KIND_OF = {Bee: REC_BEE, PoolOrder: REC_ORDER, PoolFill: REC_FILL, Signature: REC_SIG}
+_KIND_OF[Receipt] = REC_RCPT
 _MAX_ENERGY_TYPE = max(ENERGY_TYPES)
 _NO_RECORDS = ETCP_SYN | ETCP_RST | ETCP_WUP
 _EMPTY = ()
@@ -77,10 +85,11 @@ _new = tuple.__new__  # builds a NamedTuple from a tuple in C, without its Pytho
 # ------------------------------------------------------------------------------------------ encode
 
 
-def _encode_records(records) -> tuple[bytes, int]:
+def _encode_records(records, seq: int, ack: int, flags: int) -> tuple[bytes, int]:
     """Pack the records; return their bytes and the energy type they imply (R4.3)."""
     parts = []
     btype = -1  # -1 no BEE yet, 0 mixed
+    signed = False  # a SIG or RCPT record: check R7.9 / R7.10 after the loop
     for i, r in enumerate(records):
         c = type(r)
         if c is Bee:
@@ -107,8 +116,22 @@ def _encode_records(records) -> tuple[bytes, int]:
                     *r[5:],
                 )
             )
+        elif c is Signature or c is Receipt:
+            name = "sig" if c is Signature else "rcpt"
+            problem = chk.signature_problem(r[3])
+            if problem:
+                raise EncodeError(f"{name}[{i}].signature", problem)
+            kind = REC_SIG if c is Signature else REC_RCPT
+            parts.append(_SIG_E.pack(kind, r[0], _SIG_LEN, r[1], r[2], bytes(r[3])))
+            signed = True
         else:
             raise EncodeError(f"energy_tcp.records[{i}]", f"not a record: {c.__name__}")
+    if signed:
+        problem = chk.delivery_problem(records, seq, ack, flags)
+        if problem:
+            i, field, reason = problem
+            name = chk.RECORD_NAMES[type(records[i])]
+            raise EncodeError(f"{name}[{i}]" + (f".{field}" if field else ""), reason)
     return b"".join(parts), max(btype, 0)
 
 
@@ -147,7 +170,7 @@ def _encode(pkt: Packet) -> bytes:
                 raise EncodeError(
                     "energy_tcp.records", "a SYN, RST or WUP carries no records (R6.7)"
                 )
-            recs, want = _encode_records(records)
+            recs, want = _encode_records(records, seq, ack, flags)
         else:
             recs, want = b"", 0
         if flags & ETCP_WUP and (seq or ack):
@@ -232,12 +255,16 @@ def _bad_record(name: str, idx: int, off: int, problem, offsets: dict):
     return DecodeError(f"{name}[{idx}].{field}", off + offsets.get(field, 0), reason)
 
 
-def _decode_records(data: bytes, i: int, end: int) -> tuple[tuple, int]:
+def _decode_records(
+    data: bytes, i: int, end: int, seq: int, ack: int, flags: int
+) -> tuple[tuple, int]:
     """Decode the records in data[i:end]; return them and the energy type they imply (R4.3)."""
     recs = []
     append = recs.append
     btype = -1
     idx = 0
+    start = i
+    signed = False
     while i < end:
         if end - i < 4:
             raise DecodeError(f"record[{idx}]", i, f"partial record header: {end - i} bytes (R7.1)")
@@ -269,16 +296,35 @@ def _decode_records(data: bytes, i: int, end: int) -> tuple[tuple, int]:
                 raise DecodeError(
                     f"fill[{idx}].length", i + 2, f"{ln}/{end - i} bytes, need 36 (R7.1)"
                 )
-            flags, oid, mac, status, ip, *rest = _FIL_D.unpack_from(data, i)
-            r = PoolFill(flags, oid, text(mac), status, text(ip), *rest)
+            rflags, oid, mac, status, ip, *rest = _FIL_D.unpack_from(data, i)
+            r = PoolFill(rflags, oid, text(mac), status, text(ip), *rest)
             problem = chk.fill_problem(r)
             if problem:
                 raise _bad_record("fill", idx, i, problem, chk.FILL_OFFSETS)
+        elif kind in (REC_SIG, REC_RCPT):
+            if ln != _SIG_LEN or end - i < _SIG_LEN:
+                name = "sig" if kind == REC_SIG else "rcpt"
+                raise DecodeError(
+                    f"{name}[{idx}].length", i + 2, f"{ln}/{end - i} bytes, need 76 (R7.1)"
+                )
+            r = _new(Signature if kind == REC_SIG else Receipt, _SIG_D.unpack_from(data, i))
+            signed = True
         else:
             raise DecodeError(f"record[{idx}].kind", i, f"unknown record kind {kind} (R7.1)")
         append(r)
         i += ln
         idx += 1
+    if signed:
+        problem = chk.delivery_problem(recs, seq, ack, flags)
+        if problem:
+            k, field, reason = problem
+            off = start + sum(RECORD_LENGTHS[_KIND_OF[type(x)]] for x in recs[:k])
+            name = chk.RECORD_NAMES[type(recs[k])]
+            raise DecodeError(
+                f"{name}[{k}]" + (f".{field}" if field else ""),
+                off + chk.SIG_OFFSETS[field],
+                reason,
+            )
     return tuple(recs), max(btype, 0)
 
 
@@ -367,7 +413,7 @@ def _decode(data: bytes) -> Packet:
         if r < total:
             if flags & _NO_RECORDS:
                 raise DecodeError("energy_tcp.records", r, "SYN, RST or WUP with records (R6.7)")
-            records, want = _decode_records(data, r, total)
+            records, want = _decode_records(data, r, total, seq, ack, flags)
         else:
             records, want = _EMPTY, 0
         if etype != want:

@@ -6,12 +6,15 @@ from eip.protocol.model import (
     Bee,
     EnergyTcp,
     LimitExceeded,
+    OfferOption,
     Packet,
     PoolFill,
     PoolOrder,
+    Receipt,
     RejectOption,
     RequestOption,
     ScheduleOption,
+    Signature,
     StaticLimitNotice,
     Unreachable,
 )
@@ -31,9 +34,10 @@ def _type_name(bee_type: int) -> str:
 
 
 def _option_text(opt) -> str:
-    if isinstance(opt, RequestOption):
+    if isinstance(opt, RequestOption | OfferOption):
         return (
-            f"{opt.quantity} BEE {_type_name(opt.bee_type)} deadline={opt.deadline_s}"
+            ("offer " if isinstance(opt, OfferOption) else "")
+            + f"{opt.quantity} BEE {_type_name(opt.bee_type)} deadline={opt.deadline_s}"
             f" prio={opt.priority}"
         )
     if isinstance(opt, RejectOption):
@@ -58,6 +62,9 @@ def _record_text(rec) -> str:
         return (
             f"fill#{rec.order_id} {status} {rec.quantity} @{rec.price_micro_per_kbee} {rec.peer_ip}"
         )
+    if isinstance(rec, Signature | Receipt):
+        name = "SIG" if isinstance(rec, Signature) else "RCPT"
+        return f"{name} [{rec.start_seq},{rec.end_seq})"
     return repr(rec)
 
 
@@ -74,11 +81,17 @@ def summary(pkt: Packet) -> str:
             text += f" emergency={c.EMERGENCY_CODES.get(p.urgent, p.urgent)}"
         for opt in p.options:
             text += f" {{{_option_text(opt)}}}"
-        if p.records:
-            total = sum(r.quantity for r in p.records if isinstance(r, Bee))
-            text += f" {len(p.records)} records"
+        data = [r for r in p.records if not isinstance(r, Signature | Receipt)]
+        if data:
+            total = sum(r.quantity for r in data if isinstance(r, Bee))
+            text += f" {len(data)} records"
             if total:
                 text += f" ({total} BEE)"
+        for rec in p.records:
+            if isinstance(rec, Signature):
+                text += f" +SIG [{rec.start_seq},{rec.end_seq})"
+            elif isinstance(rec, Receipt):
+                text += f" RCPT [{rec.start_seq},{rec.end_seq})"
         return text
     if isinstance(p, StaticLimitNotice):
         return (
@@ -113,7 +126,9 @@ def details(pkt: Packet) -> list[str]:
         )
         lines += [f"    option {type(o).__name__}: {_option_text(o)}" for o in p.options]
         for i, rec in enumerate(p.records):
-            fields = " ".join(f"{k}={v}" for k, v in rec._asdict().items())
+            fields = " ".join(
+                f"{k}={v.hex() if isinstance(v, bytes) else v}" for k, v in rec._asdict().items()
+            )
             lines.append(f"    record[{i}] {type(rec).__name__}: {fields}")
     else:
         fields = " ".join(

@@ -5,22 +5,53 @@ from eip.protocol import constants as c
 from eip.protocol.model import (
     Bee,
     EnergyTcp,
+    OfferOption,
     Packet,
+    Receipt,
     RejectOption,
     RequestOption,
     ScheduleOption,
+    Signature,
 )
+
+_NO_UNITS = (Signature, Receipt)  # SIG and RCPT occupy no sequence numbers (R6.4)
 
 
 def seq_units(seg: EnergyTcp) -> int:
-    """Sequence numbers a segment occupies (R6.4): BEE quantities, 1 per other record, SYN, FIN."""
-    units = sum(r.quantity if isinstance(r, Bee) else 1 for r in seg.records)
+    """Sequence numbers a segment occupies (R6.4): BEE quantities, 1 per order/fill, SYN, FIN."""
+    units = 0
+    for r in seg.records:
+        if isinstance(r, Bee):
+            units += r.quantity
+        elif not isinstance(r, _NO_UNITS):
+            units += 1
     return units + bool(seg.flags & c.ETCP_SYN) + bool(seg.flags & c.ETCP_FIN)
 
 
-def request_option(seg: EnergyTcp) -> RequestOption | None:
-    """The request option of a segment, if it has one."""
-    return next((o for o in seg.options if isinstance(o, RequestOption)), None)
+def transfer_option(seg: EnergyTcp) -> RequestOption | OfferOption | None:
+    """The request or offer option of a segment (what a SYN asks or offers), if it has one."""
+    return next((o for o in seg.options if isinstance(o, RequestOption | OfferOption)), None)
+
+
+def request_option(seg: EnergyTcp) -> RequestOption | OfferOption | None:
+    """The request or offer option of a segment, if it has one (same as transfer_option)."""
+    return transfer_option(seg)
+
+
+def is_offer(seg: EnergyTcp) -> bool:
+    """Whether a Request/Accept is about an Offer: the requester, not the acceptor, sends the BEEs."""
+    return isinstance(transfer_option(seg), OfferOption)
+
+
+def signature(seg: EnergyTcp) -> Signature | None:
+    """The SIG record closing a data segment's delivery record (R7.9), if it has one."""
+    recs = seg.records
+    return recs[-1] if recs and isinstance(recs[-1], Signature) else None
+
+
+def receipts(seg: EnergyTcp) -> tuple[Receipt, ...]:
+    """The RCPT records of an acknowledgment (R7.10)."""
+    return tuple(r for r in seg.records if isinstance(r, Receipt))
 
 
 def request_segment(
@@ -31,14 +62,26 @@ def request_segment(
     return EnergyTcp(sport, dport, isn, 0, flags, window, emergency, (req,))
 
 
+def offer_segment(
+    sport: int, dport: int, isn: int, window: int, offer: OfferOption, emergency: int = 0
+) -> EnergyTcp:
+    """An Offer (SYN with one offer option): the requester proposes to deliver BEEs (R6.9)."""
+    if not isinstance(offer, OfferOption):
+        raise EncodeError("energy_tcp.options", "an Offer carries an offer option")
+    flags = c.ETCP_SYN | (c.ETCP_URG if emergency else 0)
+    return EnergyTcp(sport, dport, isn, 0, flags, window, emergency, (offer,))
+
+
 def accept_segment(request: EnergyTcp, isn: int, window: int, granted_quantity: int) -> EnergyTcp:
-    """The Accept (SYN-ACK) answering `request`, granting at most what was requested (R6.9)."""
-    req = request_option(request)
+    """The Accept (SYN-ACK) answering a Request or an Offer: the same option kind, granting at most
+    what was asked (R6.9)."""
+    req = transfer_option(request)
     if req is None:
-        raise EncodeError("energy_tcp.options", "the request carries no request option")
+        raise EncodeError("energy_tcp.options", "the request carries no request or offer option")
+    kind = "offer" if isinstance(req, OfferOption) else "request"
     if granted_quantity > req.quantity:
         raise EncodeError(
-            "request.quantity", f"granted {granted_quantity} exceeds requested {req.quantity}"
+            f"{kind}.quantity", f"granted {granted_quantity} exceeds the {req.quantity} asked"
         )
     granted = req._replace(quantity=granted_quantity)
     ack = (request.seq + 1) % (1 << 32)
@@ -76,13 +119,13 @@ def classify(seg: EnergyTcp) -> str:
     if f & c.ETCP_WUP:
         return "window-update"
     if f & c.ETCP_SYN:
-        kind = "accept" if f & c.ETCP_ACK else "request"
+        kind = "accept" if f & c.ETCP_ACK else "offer" if is_offer(seg) else "request"
         return "emergency-" + kind if f & c.ETCP_URG else kind
     if f & c.ETCP_RST:
         return "reject"
     if f & c.ETCP_FIN:
         return "close"
-    if seg.records:
+    if any(not isinstance(r, Receipt) for r in seg.records):
         return "data"
     if any(isinstance(o, ScheduleOption) for o in seg.options):
         return "schedule"

@@ -2,7 +2,9 @@
 --
 -- Registered on ip.proto == 253. Decodes the Energy-IP header, Energy-IP control messages
 -- (static-limit notice, limit exceeded, unreachable, with the quoted headers), Energy-TCP with its
--- options, and the application records (BEE, pool order, pool fill). Checksums are verified.
+-- options (request, reject, schedule, offer), and the application records (BEE, pool order, pool
+-- fill, delivery signature SIG and receipt RCPT). Checksums are verified; signatures are shown, not
+-- verified (that needs the cards' public keys).
 --
 -- Use:   tshark -X lua_script:eip.lua -r capture.pcap -V
 --   or   copy this file into ~/.local/lib/wireshark/plugins/ (eip wireshark --install).
@@ -31,8 +33,9 @@ local CONTROL_CODES = {
     [2] = { [0] = "static", [1] = "dynamic", [2] = "quota" },
     [3] = { [0] = "network", [1] = "host", [2] = "port", [3] = "prohibited", [4] = "islanded" },
 }
-local OPTION_KINDS = { [0] = "eol", [1] = "nop", [2] = "request", [3] = "reject", [4] = "schedule" }
-local OPTION_LENGTHS = { [2] = 20, [3] = 8, [4] = 16 }
+local OPTION_KINDS = { [0] = "eol", [1] = "nop", [2] = "request", [3] = "reject", [4] = "schedule",
+    [5] = "offer" }
+local OPTION_LENGTHS = { [2] = 20, [3] = 8, [4] = 16, [5] = 20 }
 local REJECT_REASONS = { [1] = "insufficient-supply", [2] = "static-limit", [3] = "dynamic-limit",
     [4] = "deadline-infeasible", [5] = "no-service", [6] = "unauthorized", [7] = "busy",
     [8] = "malformed", [9] = "islanded", [10] = "cancelled", [255] = "other" }
@@ -40,8 +43,8 @@ local SCHEDULE_MODES = { [1] = "deliver", [2] = "store", [3] = "draw" }
 local EMERGENCY_CODES = { [1] = "device", [2] = "escalation", [3] = "grid" }
 local WELL_KNOWN_PORTS = { [1] = "energy-server", [2] = "bee-pool", [3] = "auction", [4] = "isp",
     [10] = "delivery" }
-local RECORD_KINDS = { [1] = "bee", [2] = "order", [3] = "fill" }
-local RECORD_LENGTHS = { [1] = 48, [2] = 32, [3] = 36 }
+local RECORD_KINDS = { [1] = "bee", [2] = "order", [3] = "fill", [4] = "sig", [5] = "rcpt" }
+local RECORD_LENGTHS = { [1] = 48, [2] = 32, [3] = 36, [4] = 76, [5] = 76 }
 local ORDER_SIDES = { [1] = "send", [2] = "ask" }
 local ORDER_ACTIONS = { [1] = "place", [2] = "cancel", [3] = "query" }
 local FILL_STATUSES = { [1] = "partial", [2] = "complete", [3] = "cancelled", [4] = "rejected",
@@ -148,6 +151,12 @@ local ft = {
     req_deadline = PF.uint32("energytcp.option.request.deadline", "Deadline (Unix s)", base.DEC),
     req_bee_type = PF.uint8("energytcp.option.request.bee_type", "BEE type", base.DEC, ENERGY_TYPES),
     req_priority = PF.uint8("energytcp.option.request.priority", "Priority class (0 = server decides)", base.DEC),
+    off_quantity = PF.uint32("energytcp.option.offer.quantity", "Quantity offered (BEE units)", base.DEC),
+    off_start = PF.uint32("energytcp.option.offer.start", "Time frame start (Unix s)", base.DEC),
+    off_end = PF.uint32("energytcp.option.offer.end", "Time frame end (Unix s)", base.DEC),
+    off_deadline = PF.uint32("energytcp.option.offer.deadline", "Deadline (Unix s)", base.DEC),
+    off_bee_type = PF.uint8("energytcp.option.offer.bee_type", "BEE type", base.DEC, ENERGY_TYPES),
+    off_priority = PF.uint8("energytcp.option.offer.priority", "Priority class (0 = server decides)", base.DEC),
     rej_reason = PF.uint16("energytcp.option.reject.reason", "Reason", base.DEC, REJECT_REASONS),
     rej_retry = PF.uint32("energytcp.option.reject.retry_after", "Retry after (s)", base.DEC),
     sch_mode = PF.uint8("energytcp.option.schedule.mode", "Mode", base.DEC, SCHEDULE_MODES),
@@ -210,6 +219,13 @@ local fb = {
     fill_price = PF.int32("bee.fill.price", "Price (micro-currency per kBEE)", base.DEC),
     fill_start = PF.uint32("bee.fill.start", "Time frame start (Unix s)", base.DEC),
     fill_end = PF.uint32("bee.fill.end", "Time frame end (Unix s)", base.DEC),
+    -- Delivery signature (kind 4) and receipt (kind 5), section 7.4
+    sig_start = PF.uint32("bee.sig.start_seq", "Delivery record start (BEE units)", base.DEC),
+    sig_end = PF.uint32("bee.sig.end_seq", "Delivery record end, exclusive (BEE units)", base.DEC),
+    sig_signature = PF.bytes("bee.sig.signature", "Sender Ed25519 signature"),
+    rcpt_start = PF.uint32("bee.rcpt.start_seq", "Delivery record start (BEE units)", base.DEC),
+    rcpt_end = PF.uint32("bee.rcpt.end_seq", "Delivery record end, exclusive (BEE units)", base.DEC),
+    rcpt_signature = PF.bytes("bee.rcpt.signature", "Receiver Ed25519 signature"),
     data = PF.bytes("bee.data", "Undecoded record bytes"),
 }
 p_bee.fields = fb
@@ -433,6 +449,52 @@ local function dissect_fill(tvb, rt, item, off, ctx)
     ctx.summary = ctx.summary or ("Fill " .. txt)
 end
 
+-- (b - a) mod 2^32
+local function seq_diff(b, a)
+    return (b - a) % 4294967296
+end
+
+local HALF = 2147483648
+
+local function dissect_sig(tvb, rt, item, off, ctx, kind, idx)
+    local s = tvb:range(off + 4, 4):uint()
+    local e = tvb:range(off + 8, 4):uint()
+    local span = seq_diff(e, s)
+    if kind == 4 then
+        rt:add(fb.sig_start, tvb:range(off + 4, 4))
+        local eit = rt:add(fb.sig_end, tvb:range(off + 8, 4))
+        rt:add(fb.sig_signature, tvb:range(off + 12, 64))
+        local want = (ctx.seq + ctx.units) % 4294967296
+        if e ~= want then
+            eit:add_proto_expert_info(ex.violation, string.format(
+                "SIG end %d must be the segment's seq + units = %d (R7.9)", e, want))
+        end
+        if span >= HALF or seq_diff(ctx.seq, s) > span then
+            item:add_proto_expert_info(ex.violation, "SIG range must start at or before the segment's seq (R7.9)")
+        end
+        if ctx.units == 0 then
+            item:add_proto_expert_info(ex.violation, "A SIG closes a data segment: BEE records must precede it (R6.7)")
+        end
+        ctx.n_sig = ctx.n_sig + 1
+        ctx.sig_idx = idx
+        ctx.sig = string.format("+SIG [%d,%d)", s, e)
+    else
+        rt:add(fb.rcpt_start, tvb:range(off + 4, 4))
+        local eit = rt:add(fb.rcpt_end, tvb:range(off + 8, 4))
+        rt:add(fb.rcpt_signature, tvb:range(off + 12, 64))
+        if span >= HALF then
+            item:add_proto_expert_info(ex.violation, "RCPT range is inverted (R7.10)")
+        end
+        if seq_diff(ctx.ack, e) >= HALF then
+            eit:add_proto_expert_info(ex.violation, "RCPT ends after the acknowledgment number (R7.10)")
+        end
+        ctx.n_rcpt = ctx.n_rcpt + 1
+        ctx.rcpt_idx = ctx.rcpt_idx or idx
+        ctx.rcpt = (ctx.rcpt and (ctx.rcpt .. " ") or "") .. string.format("RCPT [%d,%d)", s, e)
+    end
+    item:append_text(string.format(": [%d,%d)", s, e))
+end
+
 -- Dissect the records from `off` to the end of the segment; returns false if malformed.
 local function dissect_records(tvb, tree, off, ctx)
     local idx = 0
@@ -476,15 +538,23 @@ local function dissect_records(tvb, tree, off, ctx)
                 "Partial record: %d of %d bytes (R7.1)", remain, rlen))
             return false
         end
+        if ctx.sig_idx then
+            item:add_proto_expert_info(ex.violation, "A SIG must be the last record of its segment (R7.9)")
+        end
         if kind == 1 then
             dissect_bee(tvb, item, item, off, ctx)
         elseif kind == 2 then
             dissect_order(tvb, item, item, off, ctx)
-        else
+        elseif kind == 3 then
             dissect_fill(tvb, item, item, off, ctx)
+        else
+            dissect_sig(tvb, item, item, off, ctx, kind, idx)
         end
         off = off + rlen
         idx = idx + 1
+    end
+    if ctx.n_rcpt > 0 and (ctx.n_bee + ctx.n_order + ctx.n_fill + ctx.n_sig > 0) then
+        tree:add_proto_expert_info(ex.violation, "A segment with RCPT records carries no other records (R7.10)")
     end
     return true
 end
@@ -534,18 +604,23 @@ local function dissect_options(tvb, tree, off, stop, ctx)
                 return false
             end
             local d = off + 2
-            if kind == 2 then
+            if kind == 2 or kind == 5 then
                 local q = tvb:range(d, 4):uint()
                 local bt = tvb:range(d + 16, 1):uint()
-                item:add(ft.req_quantity, tvb:range(d, 4))
-                append_time(item:add(ft.req_start, tvb:range(d + 4, 4)), tvb:range(d + 4, 4):uint())
-                append_time(item:add(ft.req_end, tvb:range(d + 8, 4)), tvb:range(d + 8, 4):uint())
-                append_time(item:add(ft.req_deadline, tvb:range(d + 12, 4)), tvb:range(d + 12, 4):uint())
-                item:add(ft.req_bee_type, tvb:range(d + 16, 1))
-                item:add(ft.req_priority, tvb:range(d + 17, 1))
+                local f = { ft.req_quantity, ft.req_start, ft.req_end, ft.req_deadline, ft.req_bee_type, ft.req_priority }
+                if kind == 5 then
+                    f = { ft.off_quantity, ft.off_start, ft.off_end, ft.off_deadline, ft.off_bee_type, ft.off_priority }
+                end
+                item:add(f[1], tvb:range(d, 4))
+                append_time(item:add(f[2], tvb:range(d + 4, 4)), tvb:range(d + 4, 4):uint())
+                append_time(item:add(f[3], tvb:range(d + 8, 4)), tvb:range(d + 8, 4):uint())
+                append_time(item:add(f[4], tvb:range(d + 12, 4)), tvb:range(d + 12, 4):uint())
+                item:add(f[5], tvb:range(d + 16, 1))
+                item:add(f[6], tvb:range(d + 17, 1))
                 item:append_text(string.format(": %d BEE %s", q, name_of(ENERGY_TYPES, bt)))
                 ctx.n_request = ctx.n_request + 1
                 ctx.request = string.format("%d BEE %s", q, name_of(ENERGY_TYPES, bt))
+                if kind == 5 then ctx.offer = true end
             elseif kind == 3 then
                 local reason = tvb:range(d, 2):uint()
                 local retry = tvb:range(d + 2, 4):uint()
@@ -613,9 +688,11 @@ local function classify(flags, ctx, has_records)
     if wup then return "Window update" end
     if rst then return "Reject" end
     if syn and ack then return "Accept" end
+    if syn and ctx.offer then return "Offer" end
     if syn then return "Request" end
     if fin then return "Close" end
-    if has_records then return "Data" end
+    local only_rcpt = ctx.n_rcpt > 0 and ctx.n_bee + ctx.n_order + ctx.n_fill + ctx.n_sig == 0
+    if has_records and not only_rcpt then return "Data" end
     if ctx.schedule then return "Schedule" end
     if ack then return "Ack" end
     return "Segment"
@@ -679,13 +756,14 @@ local function dissect_tcp(tvb, pinfo, tree, eip_energy_type, eip_flags)
         pinfo.cols.info = "Energy-TCP [truncated options]"
         return
     end
-    local ctx = { n_bee = 0, n_order = 0, n_fill = 0, units = 0, bee_qty = 0, bee_types = {}, n_request = 0 }
+    local ctx = { n_bee = 0, n_order = 0, n_fill = 0, n_sig = 0, n_rcpt = 0, units = 0, bee_qty = 0,
+        bee_types = {}, n_request = 0, seq = seq, ack = ackn }
     local good = true
     if doff > 6 then good = dissect_options(tvb, t, 24, doff * 4, ctx) end
     local has_records = len > doff * 4
     if good and has_records then good = dissect_records(tvb, tree, doff * 4, ctx) end
 
-    local n_rec = ctx.n_bee + ctx.n_order + ctx.n_fill
+    local n_rec = ctx.n_bee + ctx.n_order + ctx.n_fill + ctx.n_sig + ctx.n_rcpt
     local cls = classify(flags, ctx, has_records)
     local urgent = has(flags, 0x20)
     if urgent then cls = "Emergency " .. cls end
@@ -700,7 +778,7 @@ local function dissect_tcp(tvb, pinfo, tree, eip_energy_type, eip_flags)
         ui:add_proto_expert_info(ex.emergency, "Emergency: " .. name_of(EMERGENCY_CODES, urg))
     end
     if has(flags, 0x02) and ctx.n_request ~= 1 then
-        t:add_proto_expert_info(ex.violation, "A SYN must carry exactly one request option (R6.9)")
+        t:add_proto_expert_info(ex.violation, "A SYN must carry exactly one request or offer option (R6.9)")
     end
     if has_records and (has(flags, 0x02) or has(flags, 0x04) or has(flags, 0x40)) then
         t:add_proto_expert_info(ex.violation, "SYN, RST and WUP segments must not carry records (R6.7)")
@@ -713,7 +791,7 @@ local function dissect_tcp(tvb, pinfo, tree, eip_energy_type, eip_flags)
         local n_types = 0
         for bt, _ in pairs(ctx.bee_types) do single = bt; n_types = n_types + 1 end
         local expected = 0
-        if n_types == 1 and ctx.n_order + ctx.n_fill == 0 then expected = single end
+        if n_types == 1 then expected = single end  -- orders, fills, SIG and RCPT do not count (R4.3)
         if eip_energy_type ~= expected then
             t:add_proto_expert_info(ex.violation, string.format(
                 "Energy-IP energy type %d, records call for %d (R4.3)", eip_energy_type, expected))
@@ -724,8 +802,10 @@ local function dissect_tcp(tvb, pinfo, tree, eip_energy_type, eip_flags)
     local info
     if cls:find("Window update") then
         info = string.format("Window update wnd=%d", window)
-    elseif cls:find("Request") or cls:find("Accept") then
-        info = string.format("%s %s", cls, ctx.request or "(no request option)")
+    elseif cls:find("Request") or cls:find("Accept") or cls:find("Offer") then
+        local what = ctx.request or "(no request or offer option)"
+        if ctx.offer and not cls:find("Offer") then what = "offer " .. what end
+        info = string.format("%s %s", cls, what)
     elseif cls:find("Reject") then
         info = string.format("%s %s", cls, ctx.reject or "(no reject option)")
     elseif cls:find("Data") then
@@ -744,6 +824,7 @@ local function dissect_tcp(tvb, pinfo, tree, eip_energy_type, eip_flags)
         if ctx.n_fill > 1 then parts[#parts + 1] = string.format("%d fills", ctx.n_fill) end
         if #parts == 0 then parts[1] = "malformed records" end
         info = string.format("%s seq=%d %s", cls, seq, table.concat(parts, ", "))
+        if ctx.sig then info = info .. " " .. ctx.sig end
     elseif cls:find("Close") then
         info = string.format("%s seq=%d ack=%d", cls, seq, ackn)
     elseif cls:find("Schedule") then
@@ -751,6 +832,7 @@ local function dissect_tcp(tvb, pinfo, tree, eip_energy_type, eip_flags)
     else
         info = string.format("%s ack=%d wnd=%d", cls, ackn, window)
     end
+    if ctx.rcpt then info = info .. " " .. ctx.rcpt end
     if urgent then info = info .. " [" .. name_of(EMERGENCY_CODES, urg) .. "]" end
     if not good then info = info .. " [malformed]" end
     if ck == false then info = info .. " [bad checksum]" end

@@ -6,7 +6,7 @@ from eip.errors import DecodeError, EncodeError
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.checksum import internet_checksum
-from eip.protocol.model import StaticLimitNotice
+from eip.protocol.model import Receipt, Signature, StaticLimitNotice
 from eip.protocol.path import lower_static_limit, static_limit_of
 from eip.sample import sample_exchange
 from tests.conformance.helpers import EIP, bee, data_packet, fix_checksums, wire
@@ -42,6 +42,9 @@ def test_r4_2_header_length_and_future_options():
 def test_r4_3_energy_type_matches_the_bees():
     assert wire(data_packet(bee(bee_type=2)))[EIP + 1] == 2
     assert wire(data_packet(bee(bee_type=2), bee(bee_type=3)))[EIP + 1] == 0
+    signed = data_packet(bee(bee_type=2), Signature(0, 5001, 5501, bytes(64)))
+    assert wire(signed)[EIP + 1] == 2  # a SIG does not count, nor does a RCPT
+    assert wire(data_packet(Receipt(0, 1, 1001, bytes(64)), energy_type=0))[EIP + 1] == 0
     with pytest.raises(EncodeError, match="energy_type"):
         codec.encode(data_packet(bee(bee_type=2), bee(bee_type=3), energy_type=2))
     buf = wire(data_packet(bee(bee_type=2)))

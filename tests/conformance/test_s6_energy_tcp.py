@@ -9,19 +9,26 @@ from eip.protocol.checksum import internet_checksum
 from eip.protocol.messages import (
     accept_segment,
     classify,
+    is_offer,
+    offer_segment,
     reject_segment,
+    request_option,
     request_segment,
     seq_units,
+    transfer_option,
     window_update_applies,
     window_update_segment,
 )
 from eip.protocol.model import (
     EnergyIp,
     EnergyTcp,
+    OfferOption,
     Packet,
     PoolOrder,
+    Receipt,
     RejectOption,
     RequestOption,
+    Signature,
     UnknownOption,
 )
 from eip.protocol.window import records_that_fit, usable_window
@@ -80,6 +87,9 @@ def test_r6_4_sequence_counts_bee_units():
     assert seq_units(request_packet().payload) == 1
     assert seq_units(EnergyTcp(flags=c.ETCP_FIN | c.ETCP_ACK)) == 1
     assert seq_units(EnergyTcp(flags=c.ETCP_ACK, records=(PoolOrder(quantity=800),))) == 1
+    signed = data_packet(bee(quantity=300), Signature(0, 5001, 5301, bytes(64))).payload
+    assert seq_units(signed) == 300  # SIG and RCPT occupy no sequence numbers
+    assert seq_units(EnergyTcp(flags=c.ETCP_ACK, records=(Receipt(0, 1, 2, bytes(64)),))) == 0
     # In the sample, each side's next segment starts where the previous one's units end.
     next_seq = {}
     for _s, _d, pkt in sample_exchange():
@@ -124,6 +134,12 @@ def test_r6_7_whole_records_and_not_on_syn():
     cut = bytearray(buf[:-10])  # a partial record
     cut[2:4] = len(cut).to_bytes(2, "big")
     assert _error(fix_checksums(cut)).field.startswith(("record", "bee"))
+    # A data segment needs a BEE, order or fill record: a SIG alone is not one; RCPTs alone are an ACK.
+    with pytest.raises(EncodeError, match=r"R6\.7"):
+        codec.encode(data_packet(Signature(0, 5001, 5001, bytes(64)), energy_type=0))
+    ack = data_packet(Receipt(0, 1, 1001, bytes(64)), energy_type=0)
+    assert classify(codec.decode(codec.encode(ack)).payload) == "ack"
+    assert classify(data_packet(bee(), Signature(0, 5001, 5501, bytes(64))).payload) == "data"
 
 
 def test_r6_8_options_tlv_rules():
@@ -141,9 +157,9 @@ def test_r6_8_options_tlv_rules():
     assert buf[TCP + 12] >> 4 == 8
 
 
-def test_r6_9_syn_has_one_request_and_accept_grants_no_more():
+def test_r6_9_syn_has_one_request_or_offer_and_accept_grants_no_more():
     req = request_packet().payload
-    assert classify(req) == "request"
+    assert classify(req) == "request" and not is_offer(req)
     acc = accept_segment(req, 5000, 4000, 1000)
     assert classify(acc) == "accept" and acc.ack == req.seq + 1
     assert acc.options[0].quantity == 1000
@@ -154,6 +170,25 @@ def test_r6_9_syn_has_one_request_and_accept_grants_no_more():
     buf = wire(request_packet())
     buf[TCP + 24] = 200  # the request option becomes an unknown option: no request left
     assert _error(fix_checksums(buf)).field.startswith("energy_tcp")
+    # An Offer: the requester delivers; its Accept echoes the offer option with what is taken.
+    offer = OfferOption(500, 0, 10, 10, c.BEE_FLEXIBILITY, 1)
+    off = offer_segment(49160, 10, 3000, 1000, offer)
+    assert classify(off) == "offer" and is_offer(off) and transfer_option(off) == offer
+    assert request_option(off) == offer  # the old name still finds the SYN's option
+    assert classify(offer_segment(49160, 10, 3000, 1000, offer, emergency=1)) == "emergency-offer"
+    acc = accept_segment(off, 8000, 500, 400)
+    assert classify(acc) == "accept" and acc.options == (offer._replace(quantity=400),)
+    with pytest.raises(EncodeError):
+        accept_segment(off, 8000, 500, 501)
+    pkt = request_packet()._replace(payload=off)
+    buf = wire(pkt)
+    assert buf[TCP + 24 : TCP + 26] == bytes((c.OPT_OFFER, 20))
+    assert codec.decode(bytes(buf)) == pkt
+    with pytest.raises(EncodeError, match=r"R6\.9"):  # not both
+        codec.encode(pkt._replace(payload=off._replace(options=(offer, request_option(req)))))
+    buf = wire(request_packet())
+    buf[TCP + 24] = c.OPT_OFFER  # an offer instead of the request still makes a valid SYN
+    assert isinstance(codec.decode(bytes(fix_checksums(buf))).payload.options[0], OfferOption)
 
 
 def test_r6_10_window_update_only_from_the_isp():

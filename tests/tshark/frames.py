@@ -45,6 +45,15 @@ def opt_request(qty, s=T0, e=T1, deadline=T1, bee_type=1, prio=0):
     return struct.pack("!BBIIIIBB", 2, 20, qty, s, e, deadline, bee_type, prio)
 
 
+def opt_offer(qty, s=T0, e=T1, deadline=T1, bee_type=6, prio=0):
+    return struct.pack("!BBIIIIBB", 5, 20, qty, s, e, deadline, bee_type, prio)
+
+
+def sig(start, end, signature=bytes(range(64)), kind=4):
+    """A SIG (kind 4) or RCPT (kind 5) record of section 7.4."""
+    return struct.pack("!BBHII64s", kind, 0, 76, start, end, signature)
+
+
 def opt_reject(reason, retry):
     return struct.pack("!BBHI", 3, 8, reason, retry)
 
@@ -209,6 +218,23 @@ def local_frames() -> list[bytes]:
         ctl_frame("10.2.0.254", pv, control(2, 1, 1200, quoted), eip_flags=0),
         ctl_frame("10.2.0.254", "10.2.0.22", control(3, 4, 0, quoted), eip_flags=0),
         tcp_frame(pv, load, 10, 49152, 7151, 1001, fin | ack, 4000),
+        # Offer, signed delivery (BEE + SIG) and its receipt (ACK + RCPT), section 7.4.
+        tcp_frame(pv, load, 49160, 10, 3000, 0, syn, 1000, opt_offer(500, prio=1)),
+        tcp_frame(
+            pv,
+            load,
+            49160,
+            10,
+            3001,
+            8001,
+            ack | psh,
+            1000,
+            records=bee(6, 1, 0, 0, (15000, 0, 0, 0, 0), 500, 12000) + sig(2001, 3501),
+            energy_type=6,
+        ),
+        tcp_frame(
+            load, pv, 10, 49160, 8001, 3501, ack, 500, records=sig(2001, 3501, bytes(64), kind=5)
+        ),
     ]
 
 

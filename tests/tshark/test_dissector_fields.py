@@ -14,6 +14,8 @@ from eip.protocol.layers import (
     BEE,
     BEEPoolFill,
     BEEPoolOrder,
+    BEEReceipt,
+    BEESignature,
     EnergyControl,
     EnergyIP,
     EnergyQuote,
@@ -69,6 +71,12 @@ OPTION = {
     "energytcp.option.request.deadline": "deadline_s",
     "energytcp.option.request.bee_type": "bee_type",
     "energytcp.option.request.priority": "priority",
+    "energytcp.option.offer.quantity": "quantity",
+    "energytcp.option.offer.start": "start_s",
+    "energytcp.option.offer.end": "end_s",
+    "energytcp.option.offer.deadline": "deadline_s",
+    "energytcp.option.offer.bee_type": "bee_type",
+    "energytcp.option.offer.priority": "priority",
     "energytcp.option.reject.reason": "reason",
     "energytcp.option.reject.retry_after": "retry_after_s",
     "energytcp.option.schedule.mode": "mode",
@@ -142,7 +150,27 @@ FILL_FIELDS = {
     "bee.fill.start": "start_s",
     "bee.fill.end": "end_s",
 }
-RECORD_MAPS = {BEE: BEE_FIELDS, BEEPoolOrder: ORDER_FIELDS, BEEPoolFill: FILL_FIELDS}
+SIG_FIELDS = {
+    **RECORD,
+    "bee.flags.store": ("flags", c.BEE_FLAG_STORE),
+    "bee.sig.start_seq": "start_seq",
+    "bee.sig.end_seq": "end_seq",
+    "bee.sig.signature": "signature",
+}
+RCPT_FIELDS = {
+    **RECORD,
+    "bee.flags.store": ("flags", c.BEE_FLAG_STORE),
+    "bee.rcpt.start_seq": "start_seq",
+    "bee.rcpt.end_seq": "end_seq",
+    "bee.rcpt.signature": "signature",
+}
+RECORD_MAPS = {
+    BEE: BEE_FIELDS,
+    BEEPoolOrder: ORDER_FIELDS,
+    BEEPoolFill: FILL_FIELDS,
+    BEESignature: SIG_FIELDS,
+    BEEReceipt: RCPT_FIELDS,
+}
 # Generated fields checked separately (checksum verdicts, counters, message class).
 GENERATED = {
     "energyip.checksum.status",
@@ -319,7 +347,7 @@ def compare_packet(cmp: Comparer, pkt_elem: ET.Element, frame: bytes, where: str
     assert names == ["energyip", "energytcp"] + ["bee"] * len(records), where
     if records:
         cmp.check(find(fields, "energytcp.records"), len(records), where)
-        units = sum(r.quantity if isinstance(r, BEE) else 1 for r in records)
+        units = sum(r.units() for r in records)  # BEE quantity, 1 order/fill, 0 SIG/RCPT
         cmp.check(find(fields, "energytcp.bee_units"), units, where)
     for i, (proto, record) in enumerate(zip(protos[2:], records, strict=True)):
         rfields = own_fields(proto)
@@ -367,6 +395,8 @@ def test_every_field_matches_scapy(sample_pcap):
         "BEE",
         "BEEPoolOrder",
         "BEEPoolFill",
+        "BEESignature",
+        "BEEReceipt",
         "EnergyStaticLimit",
         "EnergyQuote",
     ):
@@ -375,7 +405,8 @@ def test_every_field_matches_scapy(sample_pcap):
     assert {("bee", t) for t in c.BEE_TYPES} <= kinds
     assert cmp.count > 30 * len(frames), cmp.count
     every = set(ENERGY_IP) | set(ENERGY_TCP) | set(CONTROL) | set(STATIC) | set(QUOTE_IP)
-    every |= set(BEE_FIELDS) | set(ORDER_FIELDS) | set(FILL_FIELDS)
+    every |= set(BEE_FIELDS) | set(ORDER_FIELDS) | set(FILL_FIELDS) | set(SIG_FIELDS)
+    every |= set(RCPT_FIELDS)
     every |= set(OPTION) - {"energytcp.option.data"}
     every -= {"energyip.options", "energyctl.value"} - cmp.seen  # not in every sample
     missing = every - cmp.seen - {"energyip.options"}
@@ -385,9 +416,13 @@ def test_every_field_matches_scapy(sample_pcap):
 EXPECTED_INFO = (
     "Static limit period=",
     "Request ",
+    "Offer 500 BEE flexibility",
+    "Accept offer 500 BEE flexibility",
     "Accept ",
     "Ack ack=",
+    "RCPT [5001,6001)",
     "Data seq=",
+    "+SIG [5001,6001)",
     "Window update wnd=",
     "Schedule store",
     "Reject reason=static-limit",

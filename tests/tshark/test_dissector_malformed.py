@@ -95,6 +95,17 @@ def _cases() -> list[tuple[str, bytes, int | None, set[str] | None]]:
                     "control code 9": (TRANSPORT + 1, "!B", 9, {"energyip.unknown"}),
                 }
             )
+        last = len(frame) - 76  # a SIG or RCPT ending the segment (section 7.4)
+        if _is_tcp(frame) and last >= TRANSPORT + 24 and frame[last + 2 : last + 4] == b"\x00\x4c":
+            end = struct.unpack_from("!I", frame, last + 8)[0]
+            violation = {"energyip.violation"}
+            fixed.update(
+                {
+                    "SIG/RCPT kind swapped": (last, "!B", 9 - frame[last], violation),
+                    "SIG/RCPT end moved": (last + 8, "!I", (end + 1) % 2**32, violation),
+                    "SIG/RCPT start after end": (last + 4, "!I", (end + 5) % 2**32, violation),
+                }
+            )
         for label, (off, fmt, value, expect) in fixed.items():
             edited = fix_checksums(_set(frame, off, fmt, value))
             cases.append((f"frame {n} {label}", edited, None, expect or BROKEN))

@@ -13,12 +13,15 @@ from eip.protocol.model import (
     EnergyIp,
     EnergyTcp,
     LimitExceeded,
+    OfferOption,
     Packet,
     PoolFill,
     PoolOrder,
+    Receipt,
     RejectOption,
     RequestOption,
     ScheduleOption,
+    Signature,
     StaticLimitNotice,
     UnknownOption,
     Unreachable,
@@ -123,6 +126,49 @@ def _data_golden() -> bytes:
     )
 
 
+SIG_BYTES = bytes(range(100, 164))
+RCPT_BYTES = bytes(range(164, 228))
+SIGNED = Packet(
+    "10.1.0.11",
+    "10.2.0.21",
+    EnergyIp(c.BEE_HEAT, 0, MAC_A, 3, 5, 5000),
+    EnergyTcp(10, 49152, 5001, 1001, c.ETCP_ACK | c.ETCP_PSH, 4000, 0, (),
+              (HEAT, HEAT2, Signature(0, 4001, 6251, SIG_BYTES))),
+    dscp=8,
+    ident=9,
+)  # fmt: skip
+RECEIPT = Packet(
+    "10.2.0.21",
+    "10.1.0.11",
+    EnergyIp(0, 0, MAC_B, 2, 5, 2000),
+    EnergyTcp(49152, 10, 1001, 6251, c.ETCP_ACK, 2000, 0, (),
+              (Receipt(0, 4001, 5001, SIG_BYTES[::-1]), Receipt(0, 5001, 6251, RCPT_BYTES))),
+    dscp=8,
+    ident=10,
+)  # fmt: skip
+
+
+def _sig_bytes(kind: int, start: int, end: int, signature: bytes) -> bytes:
+    """A SIG (kind 4) or RCPT (kind 5) record per the diagram of section 7.4."""
+    return struct.pack("!BBHII", kind, 0, 76, start, end) + signature
+
+
+def _signed_golden() -> bytes:
+    recs = _bee_bytes(HEAT) + _bee_bytes(HEAT2) + _sig_bytes(4, 4001, 6251, SIG_BYTES)
+    tcp = struct.pack("!HHIIBBHIHH", 10, 49152, 5001, 1001, 6 << 4, 0x18, 0, 4000, 0, 0)
+    return _datagram(
+        "10.1.0.11", "10.2.0.21", 8, 9, 64, (2, 0, MAC_A, 3, 5, 5000), 6, tcp + recs, 14
+    )
+
+
+def _receipt_golden() -> bytes:
+    recs = _sig_bytes(5, 4001, 5001, SIG_BYTES[::-1]) + _sig_bytes(5, 5001, 6251, RCPT_BYTES)
+    tcp = struct.pack("!HHIIBBHIHH", 49152, 10, 1001, 6251, 6 << 4, 0x10, 0, 2000, 0, 0)
+    return _datagram(
+        "10.2.0.21", "10.1.0.11", 8, 10, 64, (0, 0, MAC_B, 2, 5, 2000), 6, tcp + recs, 14
+    )
+
+
 NOTICE = Packet(
     "10.0.0.1",
     "10.1.0.11",
@@ -147,6 +193,55 @@ def test_golden_data_segment_with_bees():
     assert len(golden) == 20 + 24 + 24 + 16 + 2 * 48
     assert codec.encode(DATA) == golden
     assert codec.decode(golden) == DATA
+
+
+def test_golden_data_segment_with_sig():
+    golden = _signed_golden()
+    assert len(golden) == 20 + 24 + 24 + 2 * 48 + 76
+    assert codec.encode(SIGNED) == golden
+    assert codec.decode(golden) == SIGNED
+
+
+def test_golden_ack_with_receipts():
+    golden = _receipt_golden()
+    assert len(golden) == 20 + 24 + 24 + 2 * 76
+    assert codec.encode(RECEIPT) == golden
+    assert codec.decode(golden) == RECEIPT
+
+
+def test_offer_option_bytes():
+    offer = OfferOption(500, T, T + 7200, T + 1800, c.BEE_FLEXIBILITY, 1)
+    pkt = REQUEST._replace(payload=REQUEST.payload._replace(options=(offer,)))
+    wire = codec.encode(pkt)
+    assert wire[TCP + 24 : TCP + 44] == struct.pack("!BBIIIIBB", 5, 20, 500, T, T + 7200,
+                                                    T + 1800, 6, 1)  # fmt: skip
+    assert codec.decode(wire) == pkt
+
+
+SIG_AT = REC + 96  # the SIG of SIGNED
+RCPT_AT = REC  # the first RCPT of RECEIPT
+
+
+@pytest.mark.parametrize(
+    ("pkt", "at", "value", "field", "offset"),
+    [
+        (SIGNED, SIG_AT + 2, b"\x00\x48", "sig[2].length", SIG_AT + 2),
+        (SIGNED, SIG_AT + 8, struct.pack("!I", 6250), "sig[2].end_seq", SIG_AT + 8),
+        (SIGNED, SIG_AT + 4, struct.pack("!I", 5002), "sig[2].start_seq", SIG_AT + 4),
+        (SIGNED, SIG_AT + 4, struct.pack("!I", 6251 + 2**31), "sig[2].start_seq", SIG_AT + 4),
+        (SIGNED, REC + 48, b"\x04\x00\x00\x4c", "record[2].kind", REC + 124),  # misaligned
+        (SIGNED, REC + 32, struct.pack("!I", 999), "sig[2].end_seq", SIG_AT + 8),
+        (SIGNED, SIG_AT, b"\x05", "rcpt[2]", SIG_AT),
+        (RECEIPT, TCP + 8, struct.pack("!I", 6250), "rcpt[1].end_seq", RCPT_AT + 76 + 8),
+        (RECEIPT, TCP + 13, b"\x08", "rcpt[0]", RCPT_AT),
+        (RECEIPT, RCPT_AT + 4, struct.pack("!I", 5002), "rcpt[0].start_seq", RCPT_AT + 4),
+        (RECEIPT, RCPT_AT + 76, b"\x04", "rcpt[0]", RCPT_AT),  # RCPT next to a SIG
+        (RECEIPT, RCPT_AT, b"\x04", "rcpt[1]", RCPT_AT + 76),
+    ],
+)
+def test_sig_and_rcpt_rules_named_with_offset(pkt, at, value, field, offset):
+    err = _edit(pkt, at, value)
+    assert (err.field, err.offset) == (field, offset)
 
 
 def test_golden_static_limit_notice():
@@ -216,7 +311,11 @@ def _edit(pkt: Packet, at: int, value: bytes, fix: bool = True) -> DecodeError:
     return _err(fix_checksums(buf) if fix else buf)
 
 
-@pytest.mark.parametrize("pkt", [REQUEST, DATA, NOTICE], ids=["request", "data", "notice"])
+@pytest.mark.parametrize(
+    "pkt",
+    [REQUEST, DATA, NOTICE, SIGNED, RECEIPT],
+    ids=["request", "data", "notice", "sig", "rcpt"],
+)
 def test_truncation_at_every_length(pkt):
     wire = codec.encode(pkt)
     for n in range(len(wire)):
@@ -394,6 +493,10 @@ def _seg(**kw):
     return DATA._replace(payload=DATA.payload._replace(**kw))
 
 
+def _signed(sig):
+    return SIGNED._replace(payload=SIGNED.payload._replace(records=(HEAT, HEAT2, sig)))
+
+
 @pytest.mark.parametrize(
     ("pkt", "field"),
     [
@@ -425,6 +528,16 @@ def _seg(**kw):
         (_seg(records=(FILL._replace(peer_ip="10.0.0"),)), "fill[0].peer_ip"),
         (_seg(records=(FILL._replace(peer_mac="02:00"),)), "fill[0].peer_mac"),
         (_seg(records=("bee",)), "energy_tcp.records[0]"),
+        (_signed(Signature(0, 4001, 6251, bytes(65))), "sig[2].signature"),
+        (_signed(Signature(0, 4001, 6251, "sig")), "sig[2].signature"),
+        (_signed(Signature(0, 4001, 2**32, SIG_BYTES)), "sig[2].end_seq"),
+        (_signed(Signature(256, 4001, 6251, SIG_BYTES)), "sig[2].flags"),
+        (RECEIPT._replace(payload=RECEIPT.payload._replace(seq=-1)), "energy_tcp.seq"),
+        (RECEIPT._replace(payload=RECEIPT.payload._replace(records=(Receipt(0, 1, 2, None),))),
+         "rcpt[0].signature"),
+        (_seg(options=(UnknownOption(5, b"x"),)), "energy_tcp.options[0].kind"),
+        (_seg(flags=c.ETCP_SYN, records=(), options=(REQUEST.payload.options[0], OfferOption())),
+         "energy_tcp.options"),
         (DATA._replace(src="10.0.0.256"), "ipv4.src"),
         (DATA._replace(dst=None), "ipv4.dst"),
         (DATA._replace(dscp=64), "ipv4.dscp"),

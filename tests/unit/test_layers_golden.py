@@ -18,6 +18,8 @@ from eip.protocol.layers import (
     BEE,
     BEEPoolFill,
     BEEPoolOrder,
+    BEEReceipt,
+    BEESignature,
     EnergyControl,
     EnergyIP,
     EnergyQuote,
@@ -25,6 +27,7 @@ from eip.protocol.layers import (
     EnergyTCP,
     ETCPOptEOL,
     ETCPOptNop,
+    ETCPOptOffer,
     ETCPOptReject,
     ETCPOptRequest,
     ETCPOptSchedule,
@@ -154,6 +157,30 @@ DELIVERY_SINGLE = bytes.fromhex(
     "0100003005000000000003e8000000000000000000000000"  # BEE carbon-right, 48 bytes
     "0000000000000000000000fa03b20b806553f10065554280"
 )
+SIGNED_DATA = bytes.fromhex(
+    "454000c00017400040fd23e90a0001010a000001"  # IPv4, 20 bytes
+    "16010006020000000101e6c4000000090000002affffffff"  # Energy-IP, 24 bytes
+    "0001c000000001f500000065601864bf0000232800000000"  # Energy-TCP, 24 bytes
+    "010000300100177000000226000000000000000000000000"  # BEE electricity, 48 bytes
+    "0000000000000000000003e8000864706553f1006553ff10"
+    "0400004c000001f5000005dd"  # SIG [501, 1501), 76 bytes
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+)
+RECEIPT_ACK = bytes.fromhex(
+    "454000900018400040fd24180a0000010a000101"  # IPv4, 20 bytes
+    "16000006020000000001d43f000000070000002a00001388"  # Energy-IP, 24 bytes
+    "c000000100000065000005dd60109eb600001b5800000000"  # Energy-TCP, 24 bytes
+    "0500004c000001f5000005dd"  # RCPT [501, 1501), 76 bytes
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"
+)
+OFFER = bytes.fromhex(
+    "454000580019400040fd244f0a0000010a000101"  # IPv4, 20 bytes
+    "16000006020000000001d43f000000070000002a00001388"  # Energy-IP, 24 bytes
+    "c0000001000000c800000000b0022bae0000271000000000"  # Energy-TCP, 44 bytes
+    "0514000003206553f1006553ff106553f8080601"
+)
 
 # Expected layers of each golden packet: (class, {every field of the class: value}). Fields in
 # COMPUTED are left to the layer (None) when building, and must be dissected to the given value.
@@ -254,6 +281,12 @@ def bee_(flags, bee_type, green, carbon, attrs, quantity, price, start_s, end_s)
     return BEE, fields
 
 
+def sig_(cls, kind, start_seq, end_seq, signature):
+    fields = {"kind": kind, "flags": 0, "length": 76, "start_seq": start_seq, "end_seq": end_seq}
+    return cls, {**fields, "signature": signature}
+
+
+SIG_BYTES, RCPT_BYTES = bytes(range(0x80, 0xC0)), bytes(range(0xC0, 0x100))
 REQUEST_OPT = opt_request(5000, T0, T0 + 3600, T0 - 1000, 1, 2)
 CASES = {
     "static_limit": (
@@ -370,6 +403,57 @@ CASES = {
             server_eip(energy_type=5, chksum=0xE6C0),
             etcp_(1, 49152, 17, 3, 6, 0x10, 0xAF30, 500),
             bee_(0, 5, 0, 1000, (0, 0, 0, 0, 0), 250, 62000000, T0, T0 + 86400),
+        ],
+    ),
+    "signed_data": (
+        SIGNED_DATA,
+        [
+            ip_(16 << 2, 192, 23, 0x23E9, SERVER, CARD),
+            server_eip(energy_type=1, chksum=0xE6C4),
+            etcp_(1, 49152, 501, 101, 6, 0x18, 0x64BF, 9000),
+            bee_(0, 1, 6000, 550, (0, 0, 0, 0, 0), 1000, 550000, T0, T0 + 3600),
+            sig_(BEESignature, 4, 501, 1501, SIG_BYTES),
+        ],
+    ),
+    "receipt_ack": (
+        RECEIPT_ACK,
+        [
+            ip_(16 << 2, 144, 24, 0x2418, CARD, SERVER),
+            card_eip(),
+            etcp_(49152, 1, 101, 1501, 6, 0x10, 0x9EB6, 7000),
+            sig_(BEEReceipt, 5, 501, 1501, RCPT_BYTES),
+        ],
+    ),
+    "offer": (
+        OFFER,
+        [
+            ip_(16 << 2, 88, 25, 0x244F, CARD, SERVER),
+            card_eip(),
+            etcp_(
+                49152,
+                1,
+                200,
+                0,
+                11,
+                0x02,
+                0x2BAE,
+                10000,
+                options=[
+                    (
+                        ETCPOptOffer,
+                        {
+                            "kind": 5,
+                            "length": 20,
+                            "quantity": 800,
+                            "start_s": T0,
+                            "end_s": T0 + 3600,
+                            "deadline_s": T0 + 1800,
+                            "bee_type": 6,
+                            "priority": 1,
+                        },
+                    )
+                ],
+            ),
         ],
     ),
     "schedule": (
@@ -649,6 +733,18 @@ def test_answers_and_hashret():
     assert data[EnergyTCP].hashret() == ack[EnergyTCP].hashret()
 
 
+def test_sig_and_rcpt_occupy_no_sequence_numbers():
+    data, ack = IP(SIGNED_DATA), IP(RECEIPT_ACK)
+    assert data[EnergyTCP].units() == 1000 and data[BEESignature].units() == 0
+    assert ack[EnergyTCP].units() == 0
+    assert ack.answers(data)  # ack 1501 = seq 501 + 1000 BEE units
+    assert data[BEESignature].mysummary() == "BEESignature [501,1501)"
+    assert ack[BEEReceipt].mysummary() == "BEEReceipt [501,1501)"
+    wrong = bytearray(SIGNED_DATA)
+    wrong[-74:-72] = b"\x00\x48"  # SIG length 72: not dissected as a SIG
+    assert isinstance(IP(bytes(wrong))[BEE].payload, Raw)
+
+
 def test_summaries():
     pkt = IP(DATA)
     assert (
@@ -699,6 +795,56 @@ MODELS = {
         ),
         dscp=16,
         ident=10,
+    ),
+    "signed_data": model.Packet(
+        src=SERVER,
+        dst=CARD,
+        eip=model.EnergyIp(energy_type=1, origin_mac=SMAC, node_id=9, period=42),
+        payload=model.EnergyTcp(
+            sport=1,
+            dport=49152,
+            seq=501,
+            ack=101,
+            flags=0x18,
+            window=9000,
+            records=(
+                model.Bee(0, 1, 6000, 550, 0, 0, 0, 0, 0, 1000, 550000, T0, T0 + 3600),
+                model.Signature(0, 501, 1501, SIG_BYTES),
+            ),
+        ),
+        dscp=16,
+        ident=23,
+    ),
+    "receipt_ack": model.Packet(
+        src=CARD,
+        dst=SERVER,
+        eip=model.EnergyIp(origin_mac=CMAC, node_id=7, period=42, static_limit=5000),
+        payload=model.EnergyTcp(
+            sport=49152,
+            dport=1,
+            seq=101,
+            ack=1501,
+            flags=0x10,
+            window=7000,
+            records=(model.Receipt(0, 501, 1501, RCPT_BYTES),),
+        ),
+        dscp=16,
+        ident=24,
+    ),
+    "offer": model.Packet(
+        src=CARD,
+        dst=SERVER,
+        eip=model.EnergyIp(origin_mac=CMAC, node_id=7, period=42, static_limit=5000),
+        payload=model.EnergyTcp(
+            sport=49152,
+            dport=1,
+            seq=200,
+            flags=0x02,
+            window=10000,
+            options=(model.OfferOption(800, T0, T0 + 3600, T0 + 1800, 6, 1),),
+        ),
+        dscp=16,
+        ident=25,
     ),
     "static_limit": model.Packet(
         src=ISP,

@@ -21,19 +21,23 @@ from eip.protocol.layers.energy_tcp import (
     EnergyTCP,
     ETCPOptEOL,
     ETCPOptNop,
+    ETCPOptOffer,
     ETCPOptReject,
     ETCPOptRequest,
     ETCPOptSchedule,
     ETCPOptUnknown,
 )
-from eip.protocol.layers.records import BEE, BEEPoolFill, BEEPoolOrder
+from eip.protocol.layers.records import BEE, BEEPoolFill, BEEPoolOrder, BEEReceipt, BEESignature
 
 __all__ = [
     "BEE",
     "BEEPoolFill",
     "BEEPoolOrder",
+    "BEEReceipt",
+    "BEESignature",
     "ETCPOptEOL",
     "ETCPOptNop",
+    "ETCPOptOffer",
     "ETCPOptReject",
     "ETCPOptRequest",
     "ETCPOptSchedule",

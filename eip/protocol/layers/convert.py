@@ -23,12 +23,13 @@ from eip.protocol.layers.energy_tcp import (
     EnergyTCP,
     ETCPOptEOL,
     ETCPOptNop,
+    ETCPOptOffer,
     ETCPOptReject,
     ETCPOptRequest,
     ETCPOptSchedule,
     ETCPOptUnknown,
 )
-from eip.protocol.layers.records import BEE, BEEPoolFill, BEEPoolOrder
+from eip.protocol.layers.records import BEE, BEEPoolFill, BEEPoolOrder, BEEReceipt, BEESignature
 
 
 def to_scapy(pkt: model.Packet) -> IP:
@@ -96,8 +97,9 @@ def _segment_to_scapy(seg: model.EnergyTcp) -> ScapyPacket:
 
 
 def _option_to_scapy(opt) -> ScapyPacket:
-    if isinstance(opt, model.RequestOption):
-        return ETCPOptRequest(
+    if isinstance(opt, model.RequestOption | model.OfferOption):
+        cls = ETCPOptRequest if isinstance(opt, model.RequestOption) else ETCPOptOffer
+        return cls(
             quantity=opt.quantity,
             start_s=opt.start_s,
             end_s=opt.end_s,
@@ -129,6 +131,10 @@ def _record_to_scapy(rec) -> ScapyPacket:
         return BEEPoolOrder(**rec._asdict())
     if isinstance(rec, model.PoolFill):
         return BEEPoolFill(**rec._asdict())
+    if isinstance(rec, model.Signature):
+        return BEESignature(**rec._asdict())
+    if isinstance(rec, model.Receipt):
+        return BEEReceipt(**rec._asdict())
     raise EncodeError("energy_tcp.records", f"unsupported record {type(rec).__name__}")
 
 
@@ -215,8 +221,9 @@ def _segment_from_scapy(seg: EnergyTCP) -> model.EnergyTcp:
 
 
 def _option_from_scapy(opt: ScapyPacket, seg: EnergyTCP):
-    if isinstance(opt, ETCPOptRequest):
-        return model.RequestOption(
+    if isinstance(opt, ETCPOptRequest | ETCPOptOffer):
+        cls = model.RequestOption if isinstance(opt, ETCPOptRequest) else model.OfferOption
+        return cls(
             quantity=opt.quantity,
             start_s=opt.start_s,
             end_s=opt.end_s,
@@ -252,6 +259,10 @@ def _record_from_scapy(rec: ScapyPacket, index: int):
         return model.PoolOrder(**_fields(rec, model.PoolOrder))
     if isinstance(rec, BEEPoolFill):
         return model.PoolFill(**_fields(rec, model.PoolFill))
+    if isinstance(rec, BEESignature):
+        return model.Signature(**_fields(rec, model.Signature))
+    if isinstance(rec, BEEReceipt):
+        return model.Receipt(**_fields(rec, model.Receipt))
     reason = "unknown kind, wrong length or partial record"
     raise DecodeError(f"record[{index}]", _offset(rec), reason)
 

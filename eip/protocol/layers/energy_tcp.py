@@ -34,6 +34,7 @@ from eip.protocol.constants import (
     IP_PROTO_ENERGY,
     OPT_EOL,
     OPT_NOP,
+    OPT_OFFER,
     OPT_REJECT,
     OPT_REQUEST,
     OPT_SCHEDULE,
@@ -99,6 +100,22 @@ class ETCPOptRequest(_ETCPOpt):
     ]
 
 
+class ETCPOptOffer(_ETCPOpt):
+    """Option 5: what an Offer (SYN) proposes to deliver, or what its Accept (SYN-ACK) takes."""
+
+    name = "Energy-TCP option offer"
+    fields_desc = [
+        ByteEnumField("kind", OPT_OFFER, OPTION_KINDS),
+        ByteField("length", OPTION_LENGTHS[OPT_OFFER]),
+        IntField("quantity", 0),
+        IntField("start_s", 0),
+        IntField("end_s", 0),
+        IntField("deadline_s", 0),
+        ByteEnumField("bee_type", BEE_ELECTRICITY, BEE_TYPES),
+        ByteField("priority", 0),
+    ]
+
+
 class ETCPOptReject(_ETCPOpt):
     """Option 3: why a Request was refused and when it may be retried."""
 
@@ -147,6 +164,7 @@ _OPTION_CLASSES = {
     OPT_REQUEST: ETCPOptRequest,
     OPT_REJECT: ETCPOptReject,
     OPT_SCHEDULE: ETCPOptSchedule,
+    OPT_OFFER: ETCPOptOffer,
 }
 
 
@@ -283,6 +301,7 @@ class EnergyTCP(Packet):
 __all__ = [
     "ETCPOptEOL",
     "ETCPOptNop",
+    "ETCPOptOffer",
     "ETCPOptReject",
     "ETCPOptRequest",
     "ETCPOptSchedule",

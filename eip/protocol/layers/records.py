@@ -1,4 +1,5 @@
-"""Application records carried by Energy-TCP (docs/protocol.md s.7): BEE, pool order, pool fill.
+"""Application records carried by Energy-TCP (docs/protocol.md s.7): BEE, pool order, pool fill, and
+the delivery signature (SIG) and receipt (RCPT) of section 7.4.
 
 Records chain as layers, ``EnergyTCP() / BEE() / BEE() / BEEPoolOrder()``, dispatched by kind.
 """
@@ -12,6 +13,7 @@ from scapy.fields import (
     MACField,
     ShortField,
     SignedIntField,
+    StrFixedLenField,
     XByteField,
 )
 from scapy.packet import Packet, Raw
@@ -26,8 +28,11 @@ from eip.protocol.constants import (
     REC_BEE,
     REC_FILL,
     REC_ORDER,
+    REC_RCPT,
+    REC_SIG,
     RECORD_KINDS,
     RECORD_LENGTHS,
+    SIGNATURE_LEN,
 )
 
 
@@ -143,8 +148,52 @@ class BEEPoolFill(_Record):
         )
 
 
+class BEESignature(_Record):
+    """SIG record (kind 4, 76 bytes): the sender's Ed25519 signature over the delivery record
+    [start_seq, end_seq); the last record of its data segment, occupying no sequence numbers."""
+
+    name = "BEE delivery signature"
+    fields_desc = [
+        ByteEnumField("kind", REC_SIG, RECORD_KINDS),
+        XByteField("flags", 0),
+        ShortField("length", RECORD_LENGTHS[REC_SIG]),
+        IntField("start_seq", 0),
+        IntField("end_seq", 0),
+        StrFixedLenField("signature", bytes(SIGNATURE_LEN), SIGNATURE_LEN),
+    ]
+
+    def units(self) -> int:
+        return 0
+
+    def mysummary(self):
+        return self.sprintf("BEESignature [%BEESignature.start_seq%,%BEESignature.end_seq%)")
+
+
+class BEEReceipt(_Record):
+    """RCPT record (kind 5, 76 bytes): the receiver's Ed25519 signature acknowledging the delivery
+    record [start_seq, end_seq); carried by an ACK, occupying no sequence numbers."""
+
+    name = "BEE delivery receipt"
+    fields_desc = [
+        ByteEnumField("kind", REC_RCPT, RECORD_KINDS),
+        XByteField("flags", 0),
+        ShortField("length", RECORD_LENGTHS[REC_RCPT]),
+        IntField("start_seq", 0),
+        IntField("end_seq", 0),
+        StrFixedLenField("signature", bytes(SIGNATURE_LEN), SIGNATURE_LEN),
+    ]
+
+    def units(self) -> int:
+        return 0
+
+    def mysummary(self):
+        return self.sprintf("BEEReceipt [%BEEReceipt.start_seq%,%BEEReceipt.end_seq%)")
+
+
 _RECORD_CLASSES: dict[int, type[Packet]] = {
     REC_BEE: BEE,
     REC_ORDER: BEEPoolOrder,
     REC_FILL: BEEPoolFill,
+    REC_SIG: BEESignature,
+    REC_RCPT: BEEReceipt,
 }
