@@ -14,6 +14,9 @@ SUBCOMMAND_MODULES = (
     "eip.cli.pcap_cmd",
     "eip.cli.wireshark_cmd",
     "eip.cli.bench_cmd",
+    "eip.cli.ledger_cmd",
+    "eip.cli.dns_cmd",
+    "eip.cli.card_cmd",
 )
 
 
