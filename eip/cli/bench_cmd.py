@@ -14,6 +14,12 @@ def register(subparsers) -> None:
     b.add_argument("--records", type=int, default=4, help="BEE records in the packet (default 4)")
     b.add_argument("--json", action="store_true", help="print JSON")
     b.set_defaults(func=run_codec)
+    t = sub.add_parser("transfer", help="acknowledged segments/s between two cards vs iperf3 UDP")
+    t.add_argument("--quantity", type=int, default=270_000, help="BEE to transfer (default 270000)")
+    t.add_argument("--quantum", type=int, default=10, help="BEE units per record (default 10)")
+    t.add_argument("--window", type=int, default=200_000, help="receive window in BEE")
+    t.add_argument("--json", action="store_true", help="print JSON")
+    t.set_defaults(func=run_transfer)
 
 
 def _print(result: dict, as_json: bool) -> int:
@@ -40,3 +46,9 @@ def run_codec(args: argparse.Namespace) -> int:
     from eip.bench.codec import run
 
     return _print(run(seconds=args.seconds, n_records=args.records), args.json)
+
+
+def run_transfer(args: argparse.Namespace) -> int:
+    from eip.bench.transfer import run
+
+    return _print(run(args.quantity, args.quantum, args.window), args.json)
