@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 from eip.bench import goal
+from eip.card.etcp_base import MAX_BEES_PER_SEGMENT as BEE_PER_SEGMENT
 from eip.card.harness import CardProcess
 from eip.card.keys import CardKey
 from eip.errors import EipError
 from eip.netns import link, namespaces
-
-BEE_PER_SEGMENT = 27
 
 
 def _iperf3_udp_pps(ns_server, ns_client, server_ip: str, seconds: float) -> float:

@@ -7,7 +7,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 SEQ_MOD = 1 << 32
-MAX_BEES_PER_SEGMENT = 27  # so a SIG still fits in one datagram (docs/card.md)
+MAX_BEES_PER_SEGMENT = (
+    1  # a fixed BEE quantum per data segment: packet rate is power (docs/card.md)
+)
+CWND_INITIAL = 32  # segments in flight before the first acknowledgment
+CWND_MIN = 16  # after a timeout
+CWND_MAX = 4096
 SIG_EVERY_SEGMENTS = 16  # a delivery record is closed at least every 16 data segments
 MAX_RCPTS_PER_ACK = 18  # 18 x 76 bytes fit the 1432-byte payload of an option-less segment
 RTO_INITIAL_S = 0.2

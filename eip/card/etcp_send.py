@@ -11,6 +11,9 @@ and at the point the receiver says it has verified up to (so a record never stra
 import hashlib
 
 from eip.card.etcp_base import (
+    CWND_INITIAL,
+    CWND_MAX,
+    CWND_MIN,
     ESTABLISHED,
     FIN_WAIT,
     MAX_BEES_PER_SEGMENT,
@@ -35,6 +38,10 @@ class SenderHalf:
         self._sigs: dict[tuple[int, int], bytes] = {}
         self._rtt: tuple[int, float] | None = None  # (end offset, send time) of the timed segment
         self._fin_sent = False
+        # Congestion window in segments (RFC 5681 style slow start and AIMD): the dynamic limit
+        # says how much the grid allows in flight, cwnd how much the network path can carry.
+        self._cwnd = float(CWND_INITIAL)
+        self._ssthresh = float(CWND_MAX)
 
     def _setup_sender(self, isn: int, template: Bee, quantity: int, quantum: int) -> None:
         if quantum < 1:
@@ -86,8 +93,19 @@ class SenderHalf:
 
     # ------------------------------------------------------------------ sending
     def _limit(self) -> int:
-        w = self._peer_window
-        return w if self._isp is None else min(w, self._isp)
+        w = self._peer_window if self._isp is None else min(self._peer_window, self._isp)
+        return min(w, int(self._cwnd) * self._quantum * MAX_BEES_PER_SEGMENT)
+
+    def _grow_cwnd(self, acked_units: int) -> None:
+        acked = acked_units / (self._quantum * MAX_BEES_PER_SEGMENT)
+        if self._cwnd < self._ssthresh:
+            self._cwnd = min(CWND_MAX, self._cwnd + acked)
+        else:
+            self._cwnd = min(CWND_MAX, self._cwnd + acked / self._cwnd)
+
+    def _shrink_cwnd(self) -> None:
+        self._ssthresh = max(self._cwnd / 2, CWND_MIN)
+        self._cwnd = float(CWND_MIN)
 
     def _pump(self, now) -> list:
         """Send new (or, after a timeout, re-send) data from snd_nxt while the window allows."""
@@ -155,6 +173,7 @@ class SenderHalf:
                     f"no progress after {self._retries - 1} retransmissions"),
                     *self._closed("timeout")]  # fmt: skip
         self._rtt = None  # Karn: no sample from anything sent before a retransmission
+        self._shrink_cwnd()
         self._snd_nxt = self._snd_una  # go-back-N
         self._timer = None
         out = self._pump(now)
@@ -196,7 +215,9 @@ class SenderHalf:
         ack_off = (seg.ack - self._data_start) % (1 << 32)
         if self._snd_una < ack_off <= self._total:
             self._align = max(self._align, ack_off)
+        una_before = self._snd_una
         if self._take_receipts(now, seg, out):
+            self._grow_cwnd(self._snd_una - una_before)
             self._retries = 0
             self._snd_nxt = max(self._snd_nxt, self._snd_una)
             if self._rtt is not None and self._snd_una >= self._rtt[0]:
