@@ -49,6 +49,15 @@ class CardConfig:
     carbon_mg_per_unit: int = -1  # -1: the default of its kind (DEFAULT_CARBON)
     green_ratio_bp: int = -1  # -1: the default of its kind (DEFAULT_GREEN)
     peers: tuple[Peer, ...] = field(default=())
+    vpp_subnets: tuple[tuple[str, str], ...] = ()  # (VPP name, CIDR): the VPP follows the address
+
+    def vpp_of(self, ip: str) -> str:
+        """The VPP whose subnet holds `ip`, or '' if none is configured for it."""
+        addr = ipaddress.IPv4Address(ip)
+        for name, cidr in self.vpp_subnets:
+            if addr in ipaddress.IPv4Network(cidr):
+                return name
+        return ""
 
     @property
     def carbon(self) -> int:
@@ -74,8 +83,20 @@ class CardConfig:
 _KEYS = {
     "name", "kind", "mac", "state_dir", "energy_ip", "interface", "vpp", "home_vpp", "dns",
     "window_bee", "quantum_bee", "delivery_port", "max_grant_bee", "peers",
-    "price_micro_per_kbee", "carbon_mg_per_unit", "green_ratio_bp",
+    "price_micro_per_kbee", "carbon_mg_per_unit", "green_ratio_bp", "vpp_subnets",
 }  # fmt: skip
+
+
+def _subnets(value, where: Where) -> tuple[tuple[str, str], ...]:
+    typed(value, where, dict, "a mapping of VPP name to subnet")
+    out = []
+    for name, cidr in value.items():
+        typed(cidr, where.at(name), str, "a subnet like 10.1.0.0/24")
+        try:
+            out.append((str(name), str(ipaddress.IPv4Network(cidr))))
+        except ValueError:
+            raise where.at(name).error(f"not a subnet: {cidr!r}") from None
+    return tuple(out)
 
 
 def parse_server(text: str, where: Where | None = None, default_port: int = 53) -> tuple[str, int]:
@@ -173,6 +194,7 @@ def from_mapping(data, where: Where) -> CardConfig:
             data.get("green_ratio_bp", -1), where.at("green_ratio_bp"), -1, 10_000
         ),
         peers=tuple(_peer(p, where.at(f"peers.{i}")) for i, p in enumerate(peers)),
+        vpp_subnets=_subnets(data.get("vpp_subnets", {}), where.at("vpp_subnets")),
     )
 
 

@@ -84,7 +84,8 @@ class CardDaemon:
         self.ledger.set_energy_ip(self.energy_ip)
         for peer in config.peers:
             self.ledger.add_peer(peer.mac, peer.name, peer.key)
-        self.vpp = config.vpp
+        self.vpp = config.vpp_of(self.energy_ip) or config.vpp
+        self.home_vpp = config.home_vpp or self.vpp
         self.conns: dict[tuple[str, int, int], Connection] = {}
         self.by_id: dict[str, Connection] = {}
         self.isp_window: int | None = None
@@ -197,7 +198,7 @@ class CardDaemon:
     def _energy_ip_header(self, seg: EnergyTcp) -> EnergyIp:
         types = {r.bee_type for r in seg.records if type(r) is Bee}
         energy_type = types.pop() if len(types) == 1 else 0
-        flags = c.EIP_FLAG_MOV if self.vpp != self.config.home_vpp else 0
+        flags = c.EIP_FLAG_MOV if self.vpp != self.home_vpp else 0
         limit = c.NO_LIMIT
         if self.notice is not None:
             limit = self.notice.export_limit
@@ -490,7 +491,7 @@ class CardDaemon:
         ident = self.ledger.identity
         return {
             "name": self.config.name, "kind": self.config.kind, "mac": self.config.mac,
-            "energy_ip": self.energy_ip, "vpp": self.vpp, "home_vpp": self.config.home_vpp,
+            "energy_ip": self.energy_ip, "vpp": self.vpp, "home_vpp": self.home_vpp,
             "public_key": self.key.public_bytes.hex(), "ledger": str(self.config.ledger_path),
             "node_id": self.node_id, "period": self.period,
             "static_limit": self.notice._asdict() if self.notice else None,
@@ -548,6 +549,8 @@ class CardDaemon:
             self._event("moved", "", f"{self.energy_ip} -> {ip}")
             self.energy_ip = ip
             self.ledger.set_energy_ip(ip)
+            self.vpp = self.config.vpp_of(ip) or self.vpp
+            self.ledger.set_vpp(self.vpp)
             self.sel.unregister(self.raw)
             self.raw.close()
             self.raw = self._open_raw()

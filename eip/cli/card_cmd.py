@@ -34,6 +34,10 @@ def register(subparsers) -> None:
         "--peer", action="append", default=[], metavar="NAME,IP,MAC,KEYHEX",
         help="a peer card known without DNS (repeatable)",
     )  # fmt: skip
+    r.add_argument(
+        "--vpp-subnet", action="append", default=[], metavar="VPP=CIDR",
+        help="the VPP of a subnet, so the card knows its VPP after a move (repeatable)",
+    )  # fmt: skip
     r.set_defaults(func=run_card)
 
     k = sub.add_parser("key", help="create (if missing) a card's key and print its public key")
@@ -68,6 +72,11 @@ def _values(args: argparse.Namespace) -> dict:
                 raise ControlError(f"--peer {text!r}: expected NAME,IP,MAC,KEYHEX")
             peers.append(dict(zip(("name", "ip", "mac", "key"), parts, strict=True)))
         values["peers"] = peers
+    if args.vpp_subnet:
+        pairs = [text.partition("=") for text in args.vpp_subnet]
+        if any(not sep for _n, sep, _c in pairs):
+            raise ControlError("--vpp-subnet expects VPP=CIDR, e.g. vpp1=10.1.0.0/24")
+        values["vpp_subnets"] = {name: cidr for name, _sep, cidr in pairs}
     return {k: v for k, v in values.items() if v is not None}
 
 

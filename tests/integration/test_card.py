@@ -155,3 +155,37 @@ def test_a_card_with_a_forged_key_is_rejected(pair):
     assert credited(load) == 0
     kinds = [e["kind"] for e in load.ctl.call("events")["events"]]
     assert "forged" in kinds
+
+
+ISP_SEND = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)
+for hexdata in sys.argv[2:]:
+    s.sendto(bytes.fromhex(hexdata), (sys.argv[1], 0))
+"""
+
+
+def test_isp_static_limit_notice_and_window_update_are_honoured(pair):
+    from eip.protocol import codec
+    from eip.protocol import constants as c
+    from eip.protocol.messages import window_update_segment
+    from eip.protocol.model import EnergyIp, Packet, StaticLimitNotice
+
+    pv, load, _mallory, (ns_pv, _ns_load, _ns_mal) = pair
+    isp = EnergyIp(0, c.EIP_FLAG_ISP, "02:00:00:00:00:fe", 7, 3)
+    notice = Packet("10.1.0.11", "10.1.0.21", isp, StaticLimitNotice(3, 7200, 500, 700))
+    wup = Packet("10.1.0.11", "10.1.0.21", isp, window_update_segment(50))
+    forged_wup = wup._replace(eip=isp._replace(flags=0, origin_mac=PV_MAC))
+    ignored_before = load.ctl.call("status")["counters"]["ignored"]
+    payloads = [codec.encode_transport(p).hex() for p in (notice, forged_wup, wup)]
+    assert ns_pv.run(sys.executable, "-c", ISP_SEND, "10.1.0.21", *payloads).returncode == 0
+    status = wait_for(lambda: (s := load.ctl.call("status"))["isp_window"] == 50 and s, 10,
+                      "the window update")  # fmt: skip
+    assert status["static_limit"] == {"period": 3, "period_s": 7200, "export_limit": 500,
+                                      "import_limit": 700}  # fmt: skip
+    assert (status["period"], status["node_id"]) == (3, 7)
+    assert status["counters"]["ignored"] == ignored_before + 1  # the WUP without the ISP flag
+    # An offer of 1000 BEE is granted only the 700 the static import limit allows.
+    result = pv.ctl.call("transfer", to="load", quantity=1000, timeout=60)
+    assert result["reason"] == "done" and result["delivered"] == 700
+    assert_books_agree(pv, load, 700)
