@@ -695,6 +695,8 @@ class Ledger:
             trade["bees"] += n
             if price is not None:
                 trade["money"] += price * qty if role == "send" else -price * qty
+                # The BEEs say what was paid; a receiver's template is only known from them.
+                trade["price_micro_per_kbee"] = price
         for trade in trades.values():
             trade["money"] = _money(trade["money"])
         return trades
