@@ -1,0 +1,397 @@
+"""The Energy Internet controller logic as a plain object (Faucet's Valve): events and the time in, messages out.
+
+Every event method takes `now` (seconds, any monotonic clock the caller keeps) and returns a list of
+``(dpid, msg)`` to send in order. A message for which `ofmsg.is_barrier(msg)` is true is a barrier
+request: the app sends it and holds every later message for that dpid until the barrier reply. All
+messages have ``datapath=None``; the app sets ``msg.datapath`` before ``send_msg``. No method raises on
+odd input (unknown dpid, port or packet): it logs and returns what it can, usually [].
+
+Design, numbers and the quota bound: docs/controller.md.
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+
+from eip.errors import DecodeError, EipError, EncodeError
+from eip.net.plan import CardNode, NetworkPlan
+from eip.protocol import constants as c
+from eip.protocol.codec import decode_frame, encode_frame
+from eip.protocol.messages import window_update_segment
+from eip.protocol.model import EnergyIp, LimitExceeded, Packet, StaticLimitNotice, Unreachable
+from eip.protocol.path import error_for
+from eip.sdn import ofmsg
+from eip.sdn import pipeline as pl
+from eip.sdn.limits import LimitTable
+
+log = logging.getLogger(__name__)
+
+PUNT_RATE_PKTPS = (
+    20  # packets/s a switch may send to the controller (quota-blocked and islanded traffic)
+)
+MARGIN_POLLS = 2  # block when used + rate x quantum x MARGIN_POLLS x poll_s >= quota
+
+
+def guarded(method):
+    """Faucet style: an exception in a handler is logged with its traceback, and the handler returns []."""
+
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception:
+            log.exception("%s%r failed", method.__name__, args)
+            return []
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+@dataclass
+class CardState:
+    card: CardNode
+    no: int
+    export_bee: int  # quota per period
+    import_bee: int
+    rate_pktps: int  # meter rate in force
+    window_bee: int | None = None  # dynamic limit (WUP) in force, None = static rate
+    period_packets: int = 0  # counted (passed the meter) this period
+    allowed_packets: int = 0  # counted since the controller started
+    blocked: bool = False
+    quota_blocks: int = 0
+
+
+class EnergyController:
+    def __init__(
+        self,
+        plan: NetworkPlan,
+        limits: LimitTable,
+        isp_mac: str = "02:00:00:00:00:fe",
+        isp_ip: str = "10.0.0.254",
+        poll_s: float = 0.5,
+        burst_s: float = 0.25,
+    ):
+        if poll_s <= 0 or not 0 < burst_s <= poll_s:
+            raise EipError(f"need poll_s > 0 and 0 < burst_s <= poll_s, got {poll_s}, {burst_s}")
+        self.plan, self.limits = plan, limits
+        self.isp_mac, self.isp_ip = isp_mac.lower(), isp_ip
+        self.poll_s, self.burst_s = poll_s, burst_s
+        self.topo = pl.Topology(plan)
+        self.cards: dict[str, CardState] = {}
+        missing = []
+        for n, card in enumerate(plan.cards):
+            lim = limits.card(card.mac)
+            if lim is None:
+                missing.append(card.name)
+                continue
+            rate = limits.rate_pktps(lim.export_bee)
+            self.cards[card.mac.lower()] = CardState(card, n, lim.export_bee, lim.import_bee, rate)
+        if missing:
+            raise EipError(f"no limits for card(s) {', '.join(missing)} and no default")
+        self.vpp_limited = {v for v in limits.vpps if v in self.topo.vpp_index}
+        self.up: set[int] = set()
+        self.islanded: set[str] = set()
+        self.extra_ports: dict[str, set[int]] = {s: set() for s in self.topo.switches}
+        self.drops: dict[tuple[str, int, int], int] = {}  # (switch, port, kind) -> packets dropped
+        self.flow_counts: dict[tuple[int, int], int] = {}  # (dpid, cookie) -> last packet_count
+        self.period = limits.period(0.0)
+        self.period_started = False
+        self.next_poll = 0.0
+        self.stats_replies = 0
+
+    # ----------------------------------------------------------------------------------- helpers
+
+    def burst(self, rate_pktps: int) -> int:
+        return max(1, math.ceil(rate_pktps * self.burst_s))
+
+    def _card(self, card: str) -> CardState | None:
+        st = self.cards.get(card.lower())
+        if st is None:
+            st = next((s for s in self.cards.values() if s.card.name == card), None)
+        return st
+
+    def _dpid(self, sw: str) -> int:
+        return self.topo.switches[sw].dpid
+
+    def _isp_packet(self, dst_ip: str, payload, node_id: int = 0) -> Packet:
+        header = EnergyIp(0, c.EIP_FLAG_ISP, self.isp_mac, node_id, self.period)
+        return Packet(self.isp_ip, dst_ip, header, payload, dscp=c.DSCP_ISP_CONTROL)
+
+    def _to_card(self, st: CardState, payload) -> list:
+        """A packet-out of an ISP message to a card, if its switch is up."""
+        dpid = self._dpid(st.card.switch)
+        if dpid not in self.up:
+            return []
+        pkt = self._isp_packet(st.card.ip, payload, st.card.bus)
+        return [
+            (dpid, ofmsg.packet_out(encode_frame(pkt, self.isp_mac, st.card.mac), st.card.port))
+        ]
+
+    def _notice(self, st: CardState) -> list:
+        period_s = min(max(1, round(self.limits.period_s)), 0xFFFFFFFF)
+        return self._to_card(
+            st, StaticLimitNotice(self.period, period_s, st.export_bee, st.import_bee)
+        )
+
+    def _meter_flows(self, sw: str) -> tuple[list, list]:
+        """The meter-adds and the flows of one switch, from the plan and the current state."""
+        topo = self.topo
+        meters = [ofmsg.meter_add(topo.punt_meter, PUNT_RATE_PKTPS, PUNT_RATE_PKTPS)]
+        for card in topo.cards_on[sw]:
+            st = self.cards[card.mac.lower()]
+            meters.append(
+                ofmsg.meter_add(topo.card_meter(st.no), st.rate_pktps, self.burst(st.rate_pktps))
+            )
+        for r in self.plan.routers:
+            if r.lan.switch == sw and r.vpp in self.vpp_limited:
+                rate = self.limits.rate_pktps(self.limits.vpps[r.vpp])
+                meters.append(
+                    ofmsg.meter_add(topo.vpp_meter(topo.vpp_index[r.vpp]), rate, self.burst(rate))
+                )
+        flows = pl.base_flows(topo, sw, self.vpp_limited)
+        flows += [pl.unregistered_port_flow(topo, sw, p) for p in sorted(self.extra_ports[sw])]
+        flows += [
+            pl.quota_block_flow(topo, st.card)
+            for st in self.cards.values()
+            if st.blocked and st.card.switch == sw
+        ]
+        for vpp in sorted(self.islanded):
+            r = self.plan.router_of(vpp)
+            flows += [f for s, f in pl.island_flows(topo, r, vpp in self.vpp_limited) if s == sw]
+        return meters, flows
+
+    # ------------------------------------------------------------------------------------ events
+
+    @guarded
+    def switch_up(self, dpid: int, now: float) -> list:
+        """A switch connected: wipe it, add its meters, barrier, then the flows using them, then notices."""
+        s = self.topo.by_dpid.get(dpid)
+        if s is None:
+            log.warning("switch %#x is not in plan %s: ignored", dpid, self.plan.name)
+            return []
+        self.up.add(dpid)
+        self.flow_counts = {k: v for k, v in self.flow_counts.items() if k[0] != dpid}
+        out = [(dpid, ofmsg.flow_delete()), (dpid, ofmsg.meter_delete()), (dpid, ofmsg.barrier())]
+        meters, flows = self._meter_flows(s.name)
+        out += [(dpid, m) for m in meters]
+        out.append((dpid, ofmsg.barrier()))
+        out += [(dpid, f) for f in flows]
+        out.append((dpid, ofmsg.port_desc_request()))
+        if self.period_started:
+            for card in self.topo.cards_on[s.name]:
+                out += self._notice(self.cards[card.mac.lower()])
+        return out
+
+    @guarded
+    def switch_down(self, dpid: int, now: float) -> list:
+        self.up.discard(dpid)
+        return []
+
+    @guarded
+    def tick(self, now: float) -> list:
+        """Call often (e.g. every poll_s): at a period boundary lift quota blocks, reset usage, send notices."""
+        period = self.limits.period(now)
+        if self.period_started and period == self.period:
+            return []
+        self.period, self.period_started = period, True
+        out = []
+        for dpid in sorted(self.up):
+            out.append((dpid, ofmsg.flow_delete(cookie=pl.K_QUOTA << 56, cookie_mask=pl.KIND_MASK)))
+        for st in self.cards.values():
+            st.blocked, st.period_packets = False, 0
+            out += self._notice(st)
+        return out
+
+    @guarded
+    def poll(self, now: float) -> list:
+        """Flow-stats requests for the counted rules of every connected switch, at most every poll_s."""
+        if now < self.next_poll:
+            return []
+        self.next_poll = now + self.poll_s
+        return [
+            (dpid, ofmsg.flow_stats_request(pl.COUNTED, pl.COUNTED)) for dpid in sorted(self.up)
+        ]
+
+    @guarded
+    def flow_stats(self, dpid: int, stats, now: float) -> list:
+        """A flow-stats reply (OFPFlowStats-like objects: cookie, packet_count): count, then enforce quotas."""
+        s = self.topo.by_dpid.get(dpid)
+        if s is None:
+            log.warning("flow stats from unknown switch %#x", dpid)
+            return []
+        self.stats_replies += 1
+        by_no = {st.no: st for st in self.cards.values()}
+        for fs in stats:
+            ck, count = int(fs.cookie), int(fs.packet_count)
+            last = self.flow_counts.get((dpid, ck), 0)
+            delta = (
+                count - last if count >= last else count
+            )  # a smaller count: the flow was re-added
+            self.flow_counts[(dpid, ck)] = count
+            kind, a, b = pl.cookie_parts(ck)
+            if kind == pl.K_ACCT and a in by_no:
+                by_no[a].period_packets += delta
+                by_no[a].allowed_packets += delta
+            elif kind in (pl.K_SPOOF, pl.K_UNREG):
+                key = (s.name, b, kind)
+                self.drops[key] = self.drops.get(key, 0) + delta
+        out = []
+        for card in self.topo.cards_on[s.name]:
+            out += self._check_quota(self.cards[card.mac.lower()])
+        return out
+
+    def _check_quota(self, st: CardState) -> list:
+        q = self.limits.quantum_bee
+        used = st.period_packets * q
+        margin = st.rate_pktps * q * MARGIN_POLLS * self.poll_s
+        if st.blocked or used + margin < st.export_bee:
+            return []
+        st.blocked = True
+        st.quota_blocks += 1
+        dpid = self._dpid(st.card.switch)
+        log.info(
+            "card %s: quota %d BEE used up (%d counted), blocked", st.card.name, st.export_bee, used
+        )
+        return [(dpid, pl.quota_block_flow(self.topo, st.card))] if dpid in self.up else []
+
+    @guarded
+    def set_dynamic_limit(self, card: str, window_bee: int, now: float) -> list:
+        """The ISP's dynamic limit for a card (MAC or name): meter rate window/quantum per second, then a WUP."""
+        st = self._card(card)
+        window = int(window_bee)
+        if st is None or not 0 <= window <= 0xFFFFFFFF:
+            log.warning("set_dynamic_limit: unknown card %r or bad window %r", card, window_bee)
+            return []
+        st.window_bee = window
+        st.rate_pktps = max(1, math.ceil(window / self.limits.quantum_bee))
+        dpid = self._dpid(st.card.switch)
+        out = []
+        if dpid in self.up:
+            meter = ofmsg.meter_modify(
+                self.topo.card_meter(st.no), st.rate_pktps, self.burst(st.rate_pktps)
+            )
+            out += [(dpid, meter), (dpid, ofmsg.barrier())]
+        out += self._to_card(st, window_update_segment(window))
+        return out + self._check_quota(st)
+
+    @guarded
+    def port_desc(self, dpid: int, ports, now: float) -> list:
+        """A port-desc reply as (port_no, up) pairs: per-port drop rules for ports with no card, router or link."""
+        out = []
+        for port, up in ports:
+            out += self.port_status(dpid, int(port), bool(up), now)
+        return out
+
+    @guarded
+    def port_status(self, dpid: int, port: int, up: bool, now: float) -> list:
+        """A port went up or down. A router's WAN port down on its WAN switch islands that VPP."""
+        s = self.topo.by_dpid.get(dpid)
+        if s is None:
+            log.warning("port status from unknown switch %#x", dpid)
+            return []
+        out = []
+        if (
+            up
+            and port not in self.topo.known_ports(s.name)
+            and port < 0xFFFFFF00
+            and port not in self.extra_ports[s.name]
+        ):
+            self.extra_ports[s.name].add(port)
+            out.append((dpid, pl.unregistered_port_flow(self.topo, s.name, port)))
+        owner = self.topo.router_ports[s.name].get(port)
+        if owner is None or owner[1] != "wan":
+            return out
+        vpp = owner[0].vpp
+        if not up and vpp not in self.islanded:
+            self.islanded.add(vpp)
+            log.warning("VPP %s islanded (router WAN port %s:%d down)", vpp, s.name, port)
+            for sw, flow in pl.island_flows(self.topo, owner[0], vpp in self.vpp_limited):
+                if self._dpid(sw) in self.up:
+                    out.append((self._dpid(sw), flow))
+        elif up and vpp in self.islanded:
+            self.islanded.discard(vpp)
+            log.info("VPP %s rejoined", vpp)
+            ck = pl.cookie(pl.K_ISLAND, self.topo.vpp_index[vpp])
+            for sw in {owner[0].lan.switch, s.name}:
+                if self._dpid(sw) in self.up:
+                    out.append(
+                        (self._dpid(sw), ofmsg.flow_delete(cookie=ck, cookie_mask=(1 << 64) - 1))
+                    )
+        return out
+
+    @guarded
+    def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
+        """Answer a punted protocol 253 packet: LimitExceeded (quota) or Unreachable code 4 (islanded)."""
+        s = self.topo.by_dpid.get(dpid)
+        if s is None:
+            log.warning("packet-in from unknown switch %#x", dpid)
+            return []
+        try:
+            dst_mac, src_mac, _ = decode_frame(data)
+        except (DecodeError, TypeError) as exc:
+            log.info("packet-in on %s:%s not an Energy packet: %s", s.name, in_port, exc)
+            return []
+        error = self._error_for(s.name, in_port, dst_mac, src_mac)
+        if error is None:
+            log.info("unexpected packet-in on %s:%s from %s", s.name, in_port, src_mac)
+            return []
+        datagram = bytes(data)[14:] if bytes(data)[12:14] == b"\x08\x00" else bytes(data)[18:]
+        try:
+            answer = error_for(
+                datagram, error, self.isp_ip, self.isp_mac, isp=True, period=self.period
+            )
+            if answer is None:  # no error in answer to a control message (R5.5)
+                return []
+            frame = encode_frame(answer, self.isp_mac, src_mac)
+        except (DecodeError, EncodeError) as exc:
+            log.info("cannot answer packet-in on %s:%s: %s", s.name, in_port, exc)
+            return []
+        return [(dpid, ofmsg.packet_out(frame, in_port))]
+
+    def _error_for(self, sw: str, in_port: int, dst_mac: str, src_mac: str):
+        st = self.cards.get(src_mac)
+        if st is not None and st.blocked and st.card.switch == sw and st.card.port == in_port:
+            return LimitExceeded(c.EXCEEDED_QUOTA, st.export_bee)
+        for vpp in self.islanded:
+            r = self.plan.router_of(vpp)
+            if (r.lan.switch == sw and dst_mac == r.lan.mac.lower()) or (
+                r.wan is not None and r.wan.switch == sw and dst_mac == r.wan.mac.lower()
+            ):
+                return Unreachable(c.UNREACH_ISLANDED)
+        return None
+
+    # ------------------------------------------------------------------------------------ status
+
+    def status(self) -> dict:
+        """Counters, JSON-serialisable."""
+        q = self.limits.quantum_bee
+        cards = {
+            st.card.name: {
+                "mac": st.card.mac, "ip": st.card.ip, "switch": st.card.switch, "port": st.card.port,
+                "allowed_packets": st.allowed_packets, "used_bee": st.period_packets * q,
+                "quota_bee": st.export_bee, "import_bee": st.import_bee, "rate_pktps": st.rate_pktps,
+                "window_bee": st.window_bee, "blocked": st.blocked, "quota_blocks": st.quota_blocks,
+            }
+            for st in self.cards.values()
+        }  # fmt: skip
+        switches = {}
+        for s in self.plan.switches:
+            spoofed = {
+                str(p): n
+                for (sw, p, k), n in sorted(self.drops.items())
+                if sw == s.name and k == pl.K_SPOOF
+            }
+            unreg = {
+                str(p): n
+                for (sw, p, k), n in sorted(self.drops.items())
+                if sw == s.name and k == pl.K_UNREG
+            }
+            switches[s.name] = {
+                "dpid": s.dpid, "up": s.dpid in self.up, "dropped_spoofed": spoofed,
+                "dropped_unregistered": unreg,
+            }  # fmt: skip
+        return {
+            "period": self.period, "period_s": self.limits.period_s, "quantum_bee": q,
+            "cards": cards, "switches": switches, "islanded": sorted(self.islanded),
+            "stats_replies": self.stats_replies,
+        }  # fmt: skip
