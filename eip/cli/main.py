@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "eip.cli.ledger_cmd",
     "eip.cli.dns_cmd",
     "eip.cli.card_cmd",
+    "eip.cli.controller_cmd",
 )
 
 

@@ -167,7 +167,7 @@ def plan_from_topo(topo, name: str = "") -> NetworkPlan:
         elif role == "router":
             ports = {}
             for n2 in _neighbours(topo, node):
-                p_router, p_switch = topo.port(node, n2)
+                _p_router, p_switch = topo.port(node, n2)
                 link = topo.linkInfo(node, n2)
                 params = link["params1"] if link["node1"] == node else link["params2"]
                 ifname = link["intfName1"] if link["node1"] == node else link["intfName2"]

@@ -1,0 +1,195 @@
+"""The Energy ISP controller app: a thin os-ken shell over eip.sdn.controller.EnergyController.
+
+It only moves events in and messages out: switch up, packet-in, port status, flow stats and barrier
+replies go to the logic with the time; what the logic returns is sent in order, pausing at each
+barrier until the switch confirms it. Every handler is guarded: an exception is logged, not lost.
+Configuration comes from the environment set by `eip controller`: EIP_PLAN, EIP_LIMITS, EIP_STATUS.
+"""
+
+import json
+import logging
+import os
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import (
+    CONFIG_DISPATCHER,
+    DEAD_DISPATCHER,
+    MAIN_DISPATCHER,
+    set_ev_cls,
+)
+from os_ken.lib import hub
+from os_ken.ofproto import ofproto_v1_3
+
+from eip.net.plan import NetworkPlan
+from eip.sdn.controller import EnergyController
+from eip.sdn.limits import LimitTable
+from eip.sdn.ofmsg import is_barrier
+
+log = logging.getLogger("eip.controller")
+TICK_S = 0.1
+STATUS_EVERY_S = 1.0
+
+
+def guarded(handler):
+    """Log any exception of an event handler instead of letting os-ken swallow or die on it."""
+
+    def wrapper(self, ev):
+        try:
+            handler(self, ev)
+        except Exception:
+            self.errors += 1
+            log.exception("error in %s", handler.__name__)
+
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+class EipControllerApp(app_manager.OSKenApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        plan = NetworkPlan.load(os.environ["EIP_PLAN"])
+        limits = LimitTable.load(os.environ["EIP_LIMITS"])
+        self.logic = EnergyController(plan, limits)
+        self.status_path = Path(os.environ.get("EIP_STATUS", "/tmp/eip-controller-status.json"))
+        self.dps = {}
+        self.queues: dict[int, deque] = defaultdict(deque)
+        self.waiting: dict[int, int] = {}  # dpid -> xid of the barrier we wait for
+        self.errors = 0
+        self.of_errors = 0
+        self.started = time.monotonic()
+        self.threads.append(hub.spawn(self._ticker))
+
+    # --- sending, in order, with barriers ------------------------------------------------------
+    def _send(self, items) -> None:
+        """Queue (dpid, message) pairs in order and send what no barrier holds back."""
+        touched = set()
+        for dpid, msg in items:
+            self.queues[dpid].append(msg)
+            touched.add(dpid)
+        for dpid in touched:
+            self._flush(dpid)
+
+    def _flush(self, dpid: int) -> None:
+        dp = self.dps.get(dpid)
+        if dp is None:
+            self.queues.pop(dpid, None)
+            return
+        queue = self.queues[dpid]
+        while queue and dpid not in self.waiting:
+            msg = queue.popleft()
+            msg.datapath = dp
+            dp.send_msg(msg)
+            if is_barrier(msg):
+                self.waiting[dpid] = msg.xid  # the rest waits for the reply
+
+    # --- events ---------------------------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    @guarded
+    def switch_features(self, ev):
+        dp = ev.msg.datapath
+        self.dps[dp.id] = dp
+        self.waiting.pop(dp.id, None)
+        self.queues.pop(dp.id, None)
+        log.info("switch %016x connected", dp.id)
+        self._send(self.logic.switch_up(dp.id, self._now()))
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, [DEAD_DISPATCHER])
+    @guarded
+    def state_change(self, ev):
+        dp = ev.datapath
+        if dp.id is not None and self.dps.get(dp.id) is dp:
+            log.warning("switch %016x disconnected", dp.id)
+            self.dps.pop(dp.id, None)
+            self.waiting.pop(dp.id, None)
+            self.queues.pop(dp.id, None)
+            self.logic.switch_down(dp.id, self._now())
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    @guarded
+    def barrier_reply(self, ev):
+        dpid = ev.msg.datapath.id
+        if self.waiting.get(dpid) == ev.msg.xid:
+            del self.waiting[dpid]
+            self._flush(dpid)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    @guarded
+    def packet_in(self, ev):
+        msg = ev.msg
+        in_port = msg.match.get("in_port", 0)
+        self._send(self.logic.packet_in(msg.datapath.id, in_port, bytes(msg.data), self._now()))
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    @guarded
+    def port_status(self, ev):
+        msg = ev.msg
+        ofp = msg.datapath.ofproto
+        desc = msg.desc
+        up = not (desc.state & ofp.OFPPS_LINK_DOWN) and not (desc.config & ofp.OFPPC_PORT_DOWN)
+        if msg.reason == ofp.OFPPR_DELETE:
+            up = False
+        self._send(self.logic.port_status(msg.datapath.id, desc.port_no, up, self._now()))
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    @guarded
+    def port_desc(self, ev):
+        dp = ev.msg.datapath
+        ofp = dp.ofproto
+        ports = [
+            (
+                p.port_no,
+                not (p.state & ofp.OFPPS_LINK_DOWN) and not (p.config & ofp.OFPPC_PORT_DOWN),
+            )
+            for p in ev.msg.body
+            if p.port_no < ofp.OFPP_MAX
+        ]
+        self._send(self.logic.port_desc(dp.id, ports, self._now()))
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    @guarded
+    def flow_stats(self, ev):
+        self._send(self.logic.flow_stats(ev.msg.datapath.id, ev.msg.body, self._now()))
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    @guarded
+    def error_msg(self, ev):
+        msg = ev.msg
+        self.of_errors += 1
+        log.error("switch %016x error type=%d code=%d", msg.datapath.id, msg.type, msg.code)
+
+    # --- time -----------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def _ticker(self):
+        next_status = 0.0
+        while True:
+            hub.sleep(TICK_S)
+            try:
+                now = self._now()
+                self._send(self.logic.tick(now) + self.logic.poll(now))
+                if now >= next_status:
+                    next_status = now + STATUS_EVERY_S
+                    self._write_status()
+            except Exception:
+                self.errors += 1
+                log.exception("error in the controller tick")
+
+    def _write_status(self) -> None:
+        status = self.logic.status()
+        status["controller"] = {
+            "switches": sorted(f"{d:016x}" for d in self.dps),
+            "handler_errors": self.errors,
+            "openflow_errors": self.of_errors,
+            "uptime_s": round(self._now() - self.started, 1),
+            "pid": os.getpid(),
+        }
+        tmp = self.status_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status, indent=1, sort_keys=True, default=str))
+        os.replace(tmp, self.status_path)

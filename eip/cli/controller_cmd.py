@@ -1,0 +1,91 @@
+"""`eip controller` starts the os-ken apps (os-ken 4 has no manager command); `eip status` shows them."""
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+from eip.errors import EipError
+
+DEFAULT_STATUS = "/tmp/eip-controller-status.json"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "controller", help="run the Energy ISP / SDEN controller (os-ken, OpenFlow 1.3)"
+    )
+    p.add_argument(
+        "--plan", required=True, help="network plan JSON (written by the network builder)"
+    )
+    p.add_argument(
+        "--limits", required=True, help="limits YAML (period_s, quantum_bee, cards, uplinks)"
+    )
+    p.add_argument(
+        "--listen", default="127.0.0.1", help="OpenFlow address: the ISP's private domain"
+    )
+    p.add_argument("--port", type=int, default=6653)
+    p.add_argument(
+        "--status", default=DEFAULT_STATUS, help="JSON status file the controller writes"
+    )
+    p.set_defaults(func=run_controller)
+
+    s = subparsers.add_parser(
+        "status", help="the controller's counters (firewall, limits, islands)"
+    )
+    s.add_argument("--status", default=DEFAULT_STATUS, help="the controller's status file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_status)
+
+
+def run_controller(args: argparse.Namespace) -> int:
+    from eip.net.plan import NetworkPlan
+    from eip.sdn.limits import LimitTable
+
+    NetworkPlan.load(args.plan)  # fail early, with a clear message, on a bad plan
+    LimitTable.load(args.limits)
+    probe = socket.socket()
+    try:
+        probe.bind((args.listen, args.port))
+    except OSError as exc:
+        raise EipError(f"cannot listen on {args.listen}:{args.port}: {exc.strerror}") from None
+    finally:
+        probe.close()
+    os.environ["EIP_PLAN"] = str(Path(args.plan).resolve())
+    os.environ["EIP_LIMITS"] = str(Path(args.limits).resolve())
+    os.environ["EIP_STATUS"] = str(Path(args.status).resolve())
+
+    # Order matters (os-ken has an import cycle): app_manager first, then the module that registers
+    # the OpenFlow listen options, then the configuration.
+    app_manager = importlib.import_module("os_ken.base.app_manager")
+    importlib.import_module("os_ken.controller.controller")
+    cfg = importlib.import_module("os_ken.cfg")
+
+    cfg.CONF(
+        args=["--ofp-listen-host", args.listen, "--ofp-tcp-listen-port", str(args.port)],
+        project="os_ken",
+    )
+    logging.getLogger("eip").info("controller on %s:%d", args.listen, args.port)
+    app_manager.AppManager.run_apps(["controllers.eip_app"])
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    path = Path(args.status)
+    try:
+        status = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EipError(f"{path}: no status (is `eip controller` running?)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EipError(f"{path}: unreadable status: {exc}") from None
+    age_s = time.time() - path.stat().st_mtime
+    if args.json:
+        print(json.dumps({**status, "age_s": round(age_s, 1)}, indent=2, sort_keys=True))
+        return 0
+    print(f"controller status ({path}, {age_s:.1f} s old)")
+    for key, value in sorted(status.items()):
+        print(f"{key}: {json.dumps(value, sort_keys=True, default=str)}")
+    return 0

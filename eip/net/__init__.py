@@ -1,0 +1,1 @@
+"""The emulated Energy Internet network: plans derived from Mininet topologies, and their bring-up."""

@@ -1,0 +1,149 @@
+"""A whole emulation: the Energy ISP controller process plus the Mininet network and its cards.
+
+`Emulation` writes the plan and the limits, starts `eip controller` on loopback (the ISP's private
+domain), builds the network with its switches connected to it, waits until every switch has its
+flows and meters, and always tears everything down again.
+"""
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from eip.errors import EipError
+from eip.net.build import EnergyNetwork
+from eip.net.plan import NetworkPlan, plan_from_topo
+
+log = logging.getLogger(__name__)
+
+
+def default_limits(plan: NetworkPlan, period_s: float = 60.0, quantum_bee: int = 10,
+                   export_bee: int = 1_000_000, import_bee: int = 1_000_000) -> dict:  # fmt: skip
+    """A fixed limit table (the ISP's OPF fills it in later issues): the same limit for every card."""
+    return {
+        "period_s": period_s,
+        "quantum_bee": quantum_bee,
+        "default": {"export_bee": export_bee, "import_bee": import_bee},
+        "cards": {},
+        "vpps": {},
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emulation:
+    """Controller + network + cards, as a context manager."""
+
+    def __init__(self, topo, state_root: str | Path, limits: dict | None = None, port: int = 0,
+                 start_cards: bool = True, card_args=()):  # fmt: skip
+        self.topo = topo
+        self.state_root = Path(state_root)
+        self.plan = plan_from_topo(topo)
+        self.limits = limits or default_limits(self.plan)
+        self.port = port or free_port()
+        self.start_cards = start_cards
+        self.card_args = tuple(card_args)
+        self.controller: subprocess.Popen | None = None
+        self.net: EnergyNetwork | None = None
+        self.status_path = self.state_root / "controller-status.json"
+        self.timings: dict[str, float] = {}
+
+    def __enter__(self) -> "Emulation":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *_exc) -> bool:
+        self.stop()
+        return False
+
+    def start(self) -> "Emulation":
+        t0 = time.perf_counter()
+        self.state_root.mkdir(parents=True, exist_ok=True)
+        plan_path = self.state_root / "plan.json"
+        limits_path = self.state_root / "limits.yaml"
+        self.plan.save(plan_path)
+        limits_path.write_text(yaml.safe_dump(self.limits))
+        self.status_path.unlink(missing_ok=True)
+        self._controller_log = open(self.state_root / "controller.log", "wb")  # noqa: SIM115
+        cmd = [sys.executable, "-m", "eip.cli.main", "--log-level", "INFO", "controller",
+               "--plan", str(plan_path), "--limits", str(limits_path), "--port", str(self.port),
+               "--status", str(self.status_path)]  # fmt: skip
+        self.controller = subprocess.Popen(
+            cmd, stdout=self._controller_log, stderr=subprocess.STDOUT
+        )
+        self._wait_listening()
+        self.timings["controller_s"] = time.perf_counter() - t0
+        self.net = EnergyNetwork(self.topo, controller=("127.0.0.1", self.port),
+                                 state_root=self.state_root, start_cards=False)  # fmt: skip
+        self.net.start()
+        self.timings["network_s"] = time.perf_counter() - t0
+        self.wait_switches()
+        self.timings["flows_s"] = time.perf_counter() - t0
+        if self.start_cards:
+            self.net.launch_cards()
+        self.timings["cards_s"] = time.perf_counter() - t0
+        return self
+
+    def _wait_listening(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.controller.poll() is not None:
+                raise EipError(
+                    f"the controller exited {self.controller.returncode}: {self.log_tail()}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise EipError(f"the controller did not listen in {timeout_s}s: {self.log_tail()}")
+
+    def status(self) -> dict:
+        try:
+            return json.loads(self.status_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def wait_switches(self, timeout_s: float = 60.0) -> dict:
+        """Wait until the controller reports every switch connected and configured."""
+        want = {f"{s.dpid:016x}" for s in self.plan.switches}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self.status()
+            if want <= set(status.get("controller", {}).get("switches", [])) and all(
+                s.get("ready", True) for s in status.get("switches", {}).values()
+            ):
+                return status
+            time.sleep(0.2)
+        raise EipError(f"switches not all connected after {timeout_s}s: {self.log_tail()}")
+
+    def log_tail(self, n: int = 15) -> str:
+        try:
+            return "\n".join((self.state_root / "controller.log").read_text().splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.net is not None:
+            self.net.stop()
+            self.net = None
+        if self.controller is not None and self.controller.poll() is None:
+            self.controller.terminate()
+            try:
+                self.controller.wait(10)
+            except subprocess.TimeoutExpired:
+                self.controller.kill()
+                self.controller.wait(5)
+        self.controller = None
