@@ -20,6 +20,10 @@ def register(subparsers) -> None:
     t.add_argument("--window", type=int, default=200_000, help="receive window in BEE")
     t.add_argument("--json", action="store_true", help="print JSON")
     t.set_defaults(func=run_transfer)
+    sc = sub.add_parser("scale", help="time and memory to bring up 10, 50, 200 cards (root)")
+    sc.add_argument("--sizes", default="10,50,200", help="comma-separated card counts")
+    sc.add_argument("--json", action="store_true", help="print JSON")
+    sc.set_defaults(func=run_scale)
 
 
 def _print(result: dict, as_json: bool) -> int:
@@ -52,3 +56,10 @@ def run_transfer(args: argparse.Namespace) -> int:
     from eip.bench.transfer import run
 
     return _print(run(args.quantity, args.quantum, args.window), args.json)
+
+
+def run_scale(args: argparse.Namespace) -> int:
+    from eip.bench.scale import run
+
+    sizes = tuple(int(n) for n in args.sizes.split(",") if n.strip())
+    return _print(run(sizes), args.json)
