@@ -1,0 +1,1 @@
+"""The Energy ISP: per-period OPF on nodal injections, static and dynamic limits, reversal, fees."""
