@@ -24,6 +24,12 @@ def register(subparsers) -> None:
     sc.add_argument("--sizes", default="10,50,200", help="comma-separated card counts")
     sc.add_argument("--json", action="store_true", help="print JSON")
     sc.set_defaults(func=run_scale)
+    o = sub.add_parser("opf", help="per-period OPF + limits vs plain pandapower runopp on 4 grids")
+    o.add_argument("--periods", type=int, default=12, help="periods per grid (default 12)")
+    o.add_argument("--grids", default="four_node,cigre_lv,case33bw,case118",
+                   help="comma-separated grids (default all four)")  # fmt: skip
+    o.add_argument("--json", action="store_true", help="print JSON")
+    o.set_defaults(func=run_opf)
 
 
 def _print(result: dict, as_json: bool) -> int:
@@ -63,3 +69,10 @@ def run_scale(args: argparse.Namespace) -> int:
 
     sizes = tuple(int(n) for n in args.sizes.split(",") if n.strip())
     return _print(run(sizes), args.json)
+
+
+def run_opf(args: argparse.Namespace) -> int:
+    from eip.bench.opf import run
+
+    grids = tuple(g.strip() for g in args.grids.split(",") if g.strip())
+    return _print(run(args.periods, grids), args.json)
