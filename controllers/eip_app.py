@@ -3,7 +3,8 @@
 It only moves events in and messages out: switch up, packet-in, port status, flow stats and barrier
 replies go to the logic with the time; what the logic returns is sent in order, pausing at each
 barrier until the switch confirms it. Every handler is guarded: an exception is logged, not lost.
-Configuration comes from the environment set by `eip controller`: EIP_PLAN, EIP_LIMITS, EIP_STATUS.
+Configuration comes from the environment set by `eip controller`: EIP_PLAN, EIP_LIMITS, EIP_STATUS,
+and EIP_ISP=1 to let the Energy ISP (eip.isp.isp) compute the limits every period from the OPF.
 """
 
 import json
@@ -55,7 +56,13 @@ class EipControllerApp(app_manager.OSKenApp):
         super().__init__(*args, **kwargs)
         plan = NetworkPlan.load(os.environ["EIP_PLAN"])
         limits = LimitTable.load(os.environ["EIP_LIMITS"])
-        self.logic = EnergyController(plan, limits)
+        isp = None
+        if os.environ.get("EIP_ISP") == "1":  # `eip controller --isp`: the OPF sets the limits
+            from eip.isp.isp import start_isp
+
+            first = int(os.environ.get("EIP_ISP_FIRST_PERIOD", "0"))
+            isp, limits = start_isp(plan, limits, time.monotonic(), first)
+        self.logic = EnergyController(plan, limits, isp=isp)
         self.status_path = Path(os.environ.get("EIP_STATUS", "/tmp/eip-controller-status.json"))
         self.dps = {}
         self.queues: dict[int, deque] = defaultdict(deque)

@@ -31,6 +31,19 @@ def register(subparsers) -> None:
     p.add_argument(
         "--status", default=DEFAULT_STATUS, help="JSON status file the controller writes"
     )
+    p.add_argument(
+        "--isp",
+        action="store_true",
+        help="the Energy ISP sets the limits each period from an OPF on the plan's grid "
+        "(--limits then gives period_s, quantum_bee, and the limits kept if period 0's OPF fails)",
+    )
+    p.add_argument(
+        "--isp-first-period",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --isp: the grid period the run starts in (the day has 12; 8 = 16:00, evening peak)",
+    )
     p.set_defaults(func=run_controller)
 
     s = subparsers.add_parser(
@@ -45,8 +58,12 @@ def run_controller(args: argparse.Namespace) -> int:
     from eip.net.plan import NetworkPlan
     from eip.sdn.limits import LimitTable
 
-    NetworkPlan.load(args.plan)  # fail early, with a clear message, on a bad plan
+    plan = NetworkPlan.load(args.plan)  # fail early, with a clear message, on a bad plan
     LimitTable.load(args.limits)
+    if getattr(args, "isp", False):
+        from eip.isp.grids import grid_for_plan
+
+        grid_for_plan(plan)  # a plan with no grid fails here, not in the app
     probe = socket.socket()
     try:
         probe.bind((args.listen, args.port))
@@ -57,6 +74,8 @@ def run_controller(args: argparse.Namespace) -> int:
     os.environ["EIP_PLAN"] = str(Path(args.plan).resolve())
     os.environ["EIP_LIMITS"] = str(Path(args.limits).resolve())
     os.environ["EIP_STATUS"] = str(Path(args.status).resolve())
+    os.environ["EIP_ISP"] = "1" if getattr(args, "isp", False) else "0"
+    os.environ["EIP_ISP_FIRST_PERIOD"] = str(max(0, getattr(args, "isp_first_period", 0)))
 
     # Order matters (os-ken has an import cycle): app_manager first, then the module that registers
     # the OpenFlow listen options, then the configuration.

@@ -44,7 +44,8 @@ class Emulation:
     """Controller + network + cards, as a context manager."""
 
     def __init__(self, topo, state_root: str | Path, limits: dict | None = None, port: int = 0,
-                 start_cards: bool = True, card_args=()):  # fmt: skip
+                 start_cards: bool = True, card_args=(), isp: bool = False,
+                 isp_first_period: int = 0):  # fmt: skip
         self.topo = topo
         self.state_root = Path(state_root)
         self.plan = plan_from_topo(topo)
@@ -52,6 +53,8 @@ class Emulation:
         self.port = port or free_port()
         self.start_cards = start_cards
         self.card_args = tuple(card_args)
+        self.isp = isp  # run the controller with the Energy ISP (`eip controller --isp`)
+        self.isp_first_period = isp_first_period
         self.controller: subprocess.Popen | None = None
         self.net: EnergyNetwork | None = None
         self.status_path = self.state_root / "controller-status.json"
@@ -80,6 +83,8 @@ class Emulation:
         cmd = [sys.executable, "-m", "eip.cli.main", "--log-level", "INFO", "controller",
                "--plan", str(plan_path), "--limits", str(limits_path), "--port", str(self.port),
                "--status", str(self.status_path)]  # fmt: skip
+        if self.isp:
+            cmd += ["--isp", "--isp-first-period", str(self.isp_first_period)]
         self.controller = subprocess.Popen(
             cmd, stdout=self._controller_log, stderr=subprocess.STDOUT
         )

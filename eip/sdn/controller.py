@@ -30,6 +30,11 @@ PUNT_RATE_PKTPS = (
     20  # packets/s a switch may send to the controller (quota-blocked and islanded traffic)
 )
 MARGIN_POLLS = 2  # block when used + rate x quantum x MARGIN_POLLS x poll_s >= quota
+# With an ISP: a counted table-2 rule per card on its own switch (eth_dst = card, proto 253 -> its port),
+# just above the L2 rule, so the controller meters what each card imports. Kind 0x84 is a COUNTED kind.
+K_IMPORT = 0x84
+PRI_IMPORT = pl.PRI_L2 + 1
+DYNAMIC_CHANGE = 0.10  # a dynamic window is re-sent when it moves by more than 10 %
 
 
 def guarded(method):
@@ -56,6 +61,8 @@ class CardState:
     rate_pktps: int  # meter rate in force
     window_bee: int | None = None  # dynamic limit (WUP) in force, None = static rate
     period_packets: int = 0  # counted (passed the meter) this period
+    import_packets: int = 0  # protocol 253 delivered to it this period (with an ISP only)
+    period_rate_max: int = 0  # the highest meter rate in force this period (for the ISP's metering)
     allowed_packets: int = 0  # counted since the controller started
     blocked: bool = False
     quota_blocks: int = 0
@@ -70,6 +77,7 @@ class EnergyController:
         isp_ip: str = "10.0.0.254",
         poll_s: float = 0.5,
         burst_s: float = 0.25,
+        isp=None,
     ):
         if poll_s <= 0 or not 0 < burst_s <= poll_s:
             raise EipError(f"need poll_s > 0 and 0 < burst_s <= poll_s, got {poll_s}, {burst_s}")
@@ -98,6 +106,12 @@ class EnergyController:
         self.period_started = False
         self.next_poll = 0.0
         self.stats_replies = 0
+        # The Energy ISP (eip.isp.isp.EnergyIsp or alike): at each period boundary it gets the metered
+        # BEE per card (`period_boundary`) and hands back the next period's limits (`limit_table`); at
+        # each poll it gives dynamic windows (`dynamic_windows`). None: the static LimitTable only.
+        self.isp = isp
+        self.period_t0: float | None = None
+        self.isp_errors = 0
 
     # ----------------------------------------------------------------------------------- helpers
 
@@ -149,6 +163,8 @@ class EnergyController:
                     ofmsg.meter_add(topo.vpp_meter(topo.vpp_index[r.vpp]), rate, self.burst(rate))
                 )
         flows = pl.base_flows(topo, sw, self.vpp_limited)
+        if self.isp is not None:
+            flows += [self._import_flow(self.cards[c.mac.lower()]) for c in topo.cards_on[sw]]
         flows += [pl.unregistered_port_flow(topo, sw, p) for p in sorted(self.extra_ports[sw])]
         flows += [
             pl.quota_block_flow(topo, st.card)
@@ -159,6 +175,104 @@ class EnergyController:
             r = self.plan.router_of(vpp)
             flows += [f for s, f in pl.island_flows(topo, r, vpp in self.vpp_limited) if s == sw]
         return meters, flows
+
+    def _import_flow(self, st: CardState):
+        """Counts the protocol 253 packets delivered to a card (its imports), then forwards them."""
+        return ofmsg.flow_add(
+            pl.T_FORWARD, PRI_IMPORT, {"eth_dst": st.card.mac.lower(), **pl.P253},
+            actions=[ofmsg.output(st.card.port)], cookie=pl.cookie(K_IMPORT, st.no),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------ ISP
+
+    def _metered_export_bee(self, st: CardState, elapsed_s: float) -> int:
+        """The card's export this period for the ISP: counted, but no more than its meter can pass.
+
+        OVS userspace credits a datapath flow's packets to every rule it crossed, also when a meter
+        dropped them, so the ACCT count of a card sending above its rate is too high. The meter passes
+        at most rate x T + burst packets in T seconds, and that caps the figure handed to the ISP
+        (the quota check keeps the raw, conservative count).
+        """
+        rate = max(st.period_rate_max, st.rate_pktps)
+        cap = math.ceil(rate * elapsed_s) + self.burst(rate)
+        return min(st.period_packets, cap) * self.limits.quantum_bee
+
+    def _isp_boundary(self, period: int, now: float) -> list:
+        """Give the ISP the last period's metering, take its limits for `period`: meter-modifies."""
+        if self.isp is None:
+            return []
+        last = getattr(self.isp, "last", None)
+        if last is not None and last.period == period:
+            return []  # already computed (e.g. period 0, before the controller started)
+        q = self.limits.quantum_bee
+        elapsed = 0.0 if self.period_t0 is None else max(0.0, now - self.period_t0)
+        exported = {mac: self._metered_export_bee(st, elapsed) for mac, st in self.cards.items()}
+        imported = {mac: st.import_packets * q for mac, st in self.cards.items()}
+        try:
+            self.isp.period_boundary(period, exported, imported, elapsed)
+            table = self.isp.limit_table()
+        except Exception:
+            self.isp_errors += 1
+            log.exception("ISP failed at period %d: the limits in force stay", period)
+            return []
+        return self._apply_table(table)
+
+    def _apply_table(self, table: LimitTable) -> list:
+        """Adopt a new limit table: quotas, and meter-modifies for every rate that changed."""
+        out = []
+        for vpp in sorted(self.vpp_limited):
+            if vpp not in table.vpps:  # its uplink rule exists: keep the old limit
+                table.vpps[vpp] = self.limits.vpps[vpp]
+        old, self.limits = self.limits, table
+        for st in self.cards.values():
+            lim = table.card(st.card.mac)
+            if lim is None:
+                log.warning("new limits have none for card %s: old ones kept", st.card.name)
+                continue
+            st.export_bee, st.import_bee = lim.export_bee, lim.import_bee
+            st.window_bee = None  # with an ISP a dynamic window lives one period
+            rate = table.rate_pktps(st.export_bee)
+            if rate != st.rate_pktps:
+                st.rate_pktps = rate
+                dpid = self._dpid(st.card.switch)
+                if dpid in self.up:
+                    meter = ofmsg.meter_modify(self.topo.card_meter(st.no), rate, self.burst(rate))
+                    out.append((dpid, meter))
+        for r in self.plan.routers:
+            if r.vpp not in self.vpp_limited:
+                continue
+            rate = table.rate_pktps(table.vpps[r.vpp])
+            if rate != old.rate_pktps(old.vpps[r.vpp]) and self._dpid(r.lan.switch) in self.up:
+                meter = ofmsg.meter_modify(
+                    self.topo.vpp_meter(self.topo.vpp_index[r.vpp]), rate, self.burst(rate)
+                )
+                out.append((self._dpid(r.lan.switch), meter))
+        return out
+
+    def _isp_dynamic(self, now: float) -> list:
+        """The ISP's dynamic windows from this period's usage so far; re-sent when they move > 10 %."""
+        if self.isp is None or self.period_t0 is None:
+            return []
+        elapsed = max(0.0, now - self.period_t0)
+        exported = {mac: self._metered_export_bee(st, elapsed) for mac, st in self.cards.items()}
+        try:
+            windows = self.isp.dynamic_windows(exported, elapsed)
+        except Exception:
+            self.isp_errors += 1
+            log.exception("ISP dynamic limits failed")
+            return []
+        out = []
+        for mac, window in sorted(windows.items()):
+            st = self._card(str(mac))
+            if st is None or window is None:
+                continue
+            # with no window in force, compare with the static limit spread evenly (BEE per second)
+            current = st.window_bee
+            if current is None:
+                current = st.export_bee / self.limits.period_s
+            if abs(int(window) - current) > DYNAMIC_CHANGE * max(current, 1):
+                out += self.set_dynamic_limit(st.card.mac, int(window), now)
+        return out
 
     # ------------------------------------------------------------------------------------ events
 
@@ -194,11 +308,14 @@ class EnergyController:
         if self.period_started and period == self.period:
             return []
         self.period, self.period_started = period, True
-        out = []
+        # meter-modifies first, so a lifted block meets the new rate
+        out = self._isp_boundary(period, now)
+        self.period_t0 = now
         for dpid in sorted(self.up):
             out.append((dpid, ofmsg.flow_delete(cookie=pl.K_QUOTA << 56, cookie_mask=pl.KIND_MASK)))
         for st in self.cards.values():
-            st.blocked, st.period_packets = False, 0
+            st.blocked, st.period_packets, st.import_packets = False, 0, 0
+            st.period_rate_max = st.rate_pktps
             out += self._notice(st)
         return out
 
@@ -208,7 +325,8 @@ class EnergyController:
         if now < self.next_poll:
             return []
         self.next_poll = now + self.poll_s
-        return [
+        out = self._isp_dynamic(now)
+        return out + [
             (dpid, ofmsg.flow_stats_request(pl.COUNTED, pl.COUNTED)) for dpid in sorted(self.up)
         ]
 
@@ -232,6 +350,8 @@ class EnergyController:
             if kind == pl.K_ACCT and a in by_no:
                 by_no[a].period_packets += delta
                 by_no[a].allowed_packets += delta
+            elif kind == K_IMPORT and a in by_no:
+                by_no[a].import_packets += delta
             elif kind in (pl.K_SPOOF, pl.K_UNREG):
                 key = (s.name, b, kind)
                 self.drops[key] = self.drops.get(key, 0) + delta
@@ -264,6 +384,7 @@ class EnergyController:
             return []
         st.window_bee = window
         st.rate_pktps = max(1, math.ceil(window / self.limits.quantum_bee))
+        st.period_rate_max = max(st.period_rate_max, st.rate_pktps)
         dpid = self._dpid(st.card.switch)
         out = []
         if dpid in self.up:
@@ -390,8 +511,18 @@ class EnergyController:
                 "dpid": s.dpid, "up": s.dpid in self.up, "dropped_spoofed": spoofed,
                 "dropped_unregistered": unreg,
             }  # fmt: skip
-        return {
+        out = {
             "period": self.period, "period_s": self.limits.period_s, "quantum_bee": q,
             "cards": cards, "switches": switches, "islanded": sorted(self.islanded),
-            "stats_replies": self.stats_replies,
+            "stats_replies": self.stats_replies, "epoch_s": self.limits.epoch_s,
         }  # fmt: skip
+        if self.isp is not None:
+            for st in self.cards.values():
+                cards[st.card.name]["import_used_bee"] = st.import_packets * q
+                cards[st.card.name]["meter_id"] = self.topo.card_meter(st.no)
+            try:
+                out["isp"] = self.isp.status() | {"errors": self.isp_errors}
+            except Exception:
+                log.exception("ISP status failed")
+                out["isp"] = {"errors": self.isp_errors}
+        return out
