@@ -17,6 +17,8 @@ OPS = {
     "ask": "ask to receive: peer=PEER quantity=N [bee_type priority wait]",
     "transfer": "offer and wait until it is done: to=PEER quantity=N",
     "wait": "wait until a transfer closes: transfer_id=ID [timeout]",
+    "order": "BEE pool order: side=send|ask quantity=N price_micro_per_kbee=P [pool=IP bee_type]",
+    "orders": "this card's pool orders and their fills",
     "events": "recent events (rejects, limits, unreachable, forged)",
     "stop": "stop the card",
 }

@@ -22,6 +22,7 @@ from eip.card.etcp import Connection
 from eip.card.keys import CardKey
 from eip.card.ledger import Ledger
 from eip.card.model import Closed, Endpoint, Event, Opened, Persist, Send
+from eip.card.orders import PoolClient
 from eip.errors import DecodeError, EipError
 from eip.protocol import codec
 from eip.protocol import constants as c
@@ -99,11 +100,13 @@ class CardDaemon:
             "rejected_in": 0, "accepted_in": 0, "deliveries_committed": 0, "errors": 0,
         }  # fmt: skip
         self.running = False
+        self.order_waiters: dict[int, object] = {}
         self.sel = selectors.DefaultSelector()
         self.raw = self._open_raw()
         self.ctl = self._open_control()
         self._next_address_check = 0.0
         self._tos = -1
+        self.pool = PoolClient(self._free_port(), config.window_bee)
 
     # --- set-up -------------------------------------------------------------------------------
     def _open_ledger(self) -> Ledger:
@@ -341,6 +344,8 @@ class CardDaemon:
                         conn.set_isp_window(seg.window)
             self._event("window-update", "", str(seg.window))
             return []
+        if seg.sport == c.PORT_BEE_POOL and seg.dport == self.pool.port:
+            return self.on_pool_segment(pkt, seg, now)
         key = (pkt.eip.origin_mac, seg.sport, seg.dport)
         conn = self.conns.get(key)
         if conn is not None:
@@ -432,6 +437,10 @@ class CardDaemon:
             self._answer(client, True, {"events": list(self.events)})
         elif op in ("offer", "transfer", "ask"):
             return self._open_transfer(op, req, client, now)
+        elif op == "order":
+            return self._place_order(req, client, now)
+        elif op == "orders":
+            self._answer(client, True, {"orders": list(self.pool.orders.values())})
         elif op == "wait":
             tid = str(req.get("transfer_id", ""))
             if tid in self.by_id:
@@ -485,6 +494,72 @@ class CardDaemon:
             self.waiters.setdefault(conn.transfer_id, []).append(client)
         else:
             self._answer(client, True, {"transfer_id": conn.transfer_id})
+        return self._run_conn(conn, effects)
+
+    # --- the BEE pool -------------------------------------------------------------------------
+    def _place_order(self, req: dict, client, now: float) -> list:
+        try:
+            pool_ip = str(req.get("pool") or self._default_pool())
+            side = {"send": 1, "sell": 1, "ask": 2, "buy": 2}.get(str(req.get("side", "")), 0)
+            quantity = int(req.get("quantity", 0))
+            price = int(req.get("price_micro_per_kbee", self.config.price_micro_per_kbee))
+            bee_type = int(req.get("bee_type", c.BEE_ELECTRICITY))
+            start_s = int(req.get("start_s", int(self.wall())))
+            end_s = int(req.get("end_s", start_s + 3600))
+            if not side:
+                raise ControlError("order needs side=send or side=ask")
+            if quantity < 1 or bee_type not in c.BEE_TYPES or end_s <= start_s:
+                raise ControlError("order needs quantity >= 1, bee_type 1..6 and end_s > start_s")
+        except (ControlError, ValueError, TypeError) as exc:
+            self._answer(client, False, str(exc))
+            return []
+        order_id, seg = self.pool.place(
+            now, pool_ip, side, quantity, price, bee_type, start_s, end_s
+        )
+        self.send(None, seg, pool_ip)
+        if req.get("wait", 1):
+            self.order_waiters[order_id] = client
+        else:
+            self._answer(client, True, self.pool.orders[order_id])
+        return []
+
+    def _default_pool(self) -> str:
+        """The pool of the card's own Energy LAN: its VPP router (x.y.z.254)."""
+        return self.energy_ip.rsplit(".", 1)[0] + ".254"
+
+    def on_pool_segment(self, pkt: Packet, seg: EnergyTcp, now: float) -> list:
+        replies, fills, answered = self.pool.on_segment(pkt.src, seg)
+        for reply in replies:
+            self.send(None, reply, pkt.src)
+        for order_id in answered:
+            client = self.order_waiters.pop(order_id, None)
+            if client is not None:
+                self._answer(client, True, self.pool.orders[order_id])
+        effects = []
+        for order_id, fill in fills:
+            order = self.pool.orders[order_id]
+            self._event("fill", "", f"order {order_id} {order['side']} {fill.quantity} BEE "
+                        f"@{fill.price_micro_per_kbee} with {fill.peer_mac}")  # fmt: skip
+            if order["side"] == "send":  # the seller delivers what it sold
+                effects += self._deliver_sale(order, fill, now)
+        return effects
+
+    def _deliver_sale(self, order: dict, fill, now: float) -> list:
+        key = self.peer_key(fill.peer_mac)
+        if key is None:
+            self._event("error", "", f"no key for buyer {fill.peer_mac}: sale not delivered")
+            return []
+        template = self._template(order["bee_type"], fill.start_s, fill.end_s)._replace(
+            price_micro_per_kbee=fill.price_micro_per_kbee
+        )
+        local = Endpoint(self.config.mac, self.energy_ip, self._free_port())
+        remote = Endpoint(fill.peer_mac, fill.peer_ip, self.config.delivery_port)
+        conn, effects = Connection.open_offer(
+            now, local, remote, template, fill.quantity, self.config.quantum_bee,
+            random.getrandbits(32), self.key.sign, key, self.config.window_bee, priority=1,
+        )  # fmt: skip
+        conn.dscp = c.PRIORITY_CLASSES[1]
+        self._add(conn)
         return self._run_conn(conn, effects)
 
     def status(self) -> dict:
@@ -569,6 +644,8 @@ class CardDaemon:
         while self.running:
             now = self.clock()
             deadlines = [conn.next_deadline for conn in self.by_id.values() if conn.next_deadline]
+            if self.pool.next_deadline is not None:
+                deadlines.append(self.pool.next_deadline)
             timeout = max(0.0, min([*deadlines, now + 0.2]) - now)
             effects: list = []
             for key, _ in self.sel.select(timeout):
@@ -579,6 +656,13 @@ class CardDaemon:
                 else:
                     effects += self._read_client(key.fileobj, buffers)
             now = self.clock()
+            resend, failed = self.pool.on_timer(now)
+            for pool_ip, seg in resend:
+                self.send(None, seg, pool_ip)
+            for order_id in failed:
+                client = self.order_waiters.pop(order_id, None)
+                if client is not None:
+                    self._answer(client, False, f"no answer from the pool for order {order_id}")
             for conn in list(self.by_id.values()):
                 if conn.next_deadline is not None and conn.next_deadline <= now:
                     effects += self._run_conn(conn, conn.on_timer(now))

@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "eip.cli.dns_cmd",
     "eip.cli.card_cmd",
     "eip.cli.controller_cmd",
+    "eip.cli.pool_cmd",
 )
 
 

@@ -45,13 +45,15 @@ class Emulation:
 
     def __init__(self, topo, state_root: str | Path, limits: dict | None = None, port: int = 0,
                  start_cards: bool = True, card_args=(), isp: bool = False,
-                 isp_first_period: int = 0):  # fmt: skip
+                 isp_first_period: int = 0, pools: bool = True):  # fmt: skip
         self.topo = topo
         self.state_root = Path(state_root)
         self.plan = plan_from_topo(topo)
         self.limits = limits or default_limits(self.plan)
         self.port = port or free_port()
         self.start_cards = start_cards
+        self.pools = pools
+        self.pool_procs: list = []
         self.card_args = tuple(card_args)
         self.isp = isp  # run the controller with the Energy ISP (`eip controller --isp`)
         self.isp_first_period = isp_first_period
@@ -96,10 +98,21 @@ class Emulation:
         self.timings["network_s"] = time.perf_counter() - t0
         self.wait_switches()
         self.timings["flows_s"] = time.perf_counter() - t0
+        if self.pools:
+            self._start_pools()
         if self.start_cards:
             self.net.launch_cards()
         self.timings["cards_s"] = time.perf_counter() - t0
         return self
+
+    def _start_pools(self) -> None:
+        """The BEE pool service on every VPP router, at its LAN address (seed 000 section 6)."""
+        for router in self.plan.routers:
+            log_file = open(self.state_root / f"pool-{router.vpp}.log", "wb")  # noqa: SIM115
+            cmd = [sys.executable, "-m", "eip.cli.main", "--log-level", "INFO", "pool", "serve",
+                   "--ip", router.lan.ip.split("/")[0], "--mac", router.lan.mac]  # fmt: skip
+            proc = self.net.host(router.name).popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+            self.pool_procs.append(proc)
 
     def _wait_listening(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -141,6 +154,14 @@ class Emulation:
             return ""
 
     def stop(self) -> None:
+        for proc in self.pool_procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.pool_procs = []
         if self.net is not None:
             self.net.stop()
             self.net = None
