@@ -35,6 +35,21 @@ TICK_S = 0.1
 STATUS_EVERY_S = 1.0
 
 
+def _sden_service(plan: NetworkPlan, state_root: Path):
+    """The energy server: its key in state_root/server, the cards' public keys from their folders."""
+    from eip.card.keys import CardKey
+    from eip.sdn.sden_service import SdenService, default_server
+
+    names = {c.mac.lower(): c.name for c in plan.cards}
+
+    def key_of(mac: str) -> bytes | None:
+        path = state_root / names.get(mac.lower(), "-") / "key.pem"
+        return CardKey.load(path).public_bytes if path.exists() else None
+
+    key = CardKey.load_or_create(state_root / "server" / "key.pem")
+    return SdenService(default_server(), key, key_of)
+
+
 def guarded(handler):
     """Log any exception of an event handler instead of letting os-ken swallow or die on it."""
 
@@ -62,7 +77,10 @@ class EipControllerApp(app_manager.OSKenApp):
 
             first = int(os.environ.get("EIP_ISP_FIRST_PERIOD", "0"))
             isp, limits = start_isp(plan, limits, time.monotonic(), first)
-        self.logic = EnergyController(plan, limits, isp=isp)
+        sden = None
+        if os.environ.get("EIP_SDEN"):  # `eip controller --sden DIR`: the SDEN energy server
+            sden = _sden_service(plan, Path(os.environ["EIP_SDEN"]))
+        self.logic = EnergyController(plan, limits, isp=isp, sden=sden)
         self.status_path = Path(os.environ.get("EIP_STATUS", "/tmp/eip-controller-status.json"))
         self.dps = {}
         self.queues: dict[int, deque] = defaultdict(deque)

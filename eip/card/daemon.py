@@ -473,7 +473,7 @@ class CardDaemon:
             self._answer(client, False, str(exc))
             return []
         local = Endpoint(self.config.mac, self.energy_ip, self._free_port())
-        remote = Endpoint(mac, ip, self.config.delivery_port)
+        remote = Endpoint(mac, ip, int(req.get("port", self.config.delivery_port)))
         isn = random.getrandbits(32)
         if op == "ask":
             conn, effects = Connection.open_request(

@@ -32,6 +32,10 @@ def register(subparsers) -> None:
         "--status", default=DEFAULT_STATUS, help="JSON status file the controller writes"
     )
     p.add_argument(
+        "--sden", metavar="DIR",
+        help="run the SDEN energy server (10.0.0.253, port 1); its key and the cards' keys under DIR",
+    )  # fmt: skip
+    p.add_argument(
         "--isp",
         action="store_true",
         help="the Energy ISP sets the limits each period from an OPF on the plan's grid "
@@ -75,6 +79,7 @@ def run_controller(args: argparse.Namespace) -> int:
     os.environ["EIP_LIMITS"] = str(Path(args.limits).resolve())
     os.environ["EIP_STATUS"] = str(Path(args.status).resolve())
     os.environ["EIP_ISP"] = "1" if getattr(args, "isp", False) else "0"
+    os.environ["EIP_SDEN"] = str(Path(args.sden).resolve()) if args.sden else ""
     os.environ["EIP_ISP_FIRST_PERIOD"] = str(max(0, getattr(args, "isp_first_period", 0)))
 
     # Order matters (os-ken has an import cycle): app_manager first, then the module that registers

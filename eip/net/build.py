@@ -63,14 +63,16 @@ def static_routes(plan: NetworkPlan) -> dict[str, list[tuple[str, str]]]:
     return routes
 
 
-def card_config(plan: NetworkPlan, name: str, state_dir: Path, keys: dict[str, str]) -> dict:
-    """A card's YAML settings: identity from the plan, peers = every other card with its public key."""
+def card_config(plan: NetworkPlan, name: str, state_dir: Path, keys: dict[str, str],
+                extra_peers=()) -> dict:  # fmt: skip
+    """A card's YAML settings: identity from the plan, peers = every other card with its public key
+    (plus `extra_peers`, e.g. the SDEN energy server)."""
     card = plan.card(name)
     return {
         "name": card.name, "kind": card.kind, "mac": card.mac, "state_dir": str(state_dir),
         "energy_ip": card.ip, "interface": f"{card.name}-eth0", "vpp": card.vpp,
         "peers": [{"name": p.name, "ip": p.ip, "mac": p.mac, "key": keys[p.name]}
-                  for p in plan.cards if p.name != name],
+                  for p in plan.cards if p.name != name] + list(extra_peers),
         "vpp_subnets": dict(plan.lans),
     }  # fmt: skip
 
@@ -91,6 +93,9 @@ class EnergyNetwork:
         self.state_root = Path(state_root or tempfile.mkdtemp(prefix="eip-net-"))
         self.start_cards = start_cards
         self.card_args = tuple(str(a) for a in card_args)
+        self.extra_peers: list[
+            dict
+        ] = []  # peers every card knows besides the cards (e.g. the server)
         self._plan = plan_from_topo(topo)
         self.card_timeout_s = card_timeout_s or max(30.0, 0.3 * len(self._plan.cards))
         self.net = None
@@ -175,7 +180,8 @@ class EnergyNetwork:
         configs = {}
         for card in self._plan.cards:
             path = self.card_dir(card.name) / "card.yaml"
-            settings = card_config(self._plan, card.name, self.card_dir(card.name), keys)
+            settings = card_config(self._plan, card.name, self.card_dir(card.name), keys,
+                                   self.extra_peers)  # fmt: skip
             path.write_text(yaml.safe_dump(settings, sort_keys=False))
             configs[card.name] = path
         for card in self._plan.cards:

@@ -45,7 +45,7 @@ class Emulation:
 
     def __init__(self, topo, state_root: str | Path, limits: dict | None = None, port: int = 0,
                  start_cards: bool = True, card_args=(), isp: bool = False,
-                 isp_first_period: int = 0, pools: bool = True):  # fmt: skip
+                 isp_first_period: int = 0, pools: bool = True, sden: bool = True):  # fmt: skip
         self.topo = topo
         self.state_root = Path(state_root)
         self.plan = plan_from_topo(topo)
@@ -53,6 +53,7 @@ class Emulation:
         self.port = port or free_port()
         self.start_cards = start_cards
         self.pools = pools
+        self.sden = sden
         self.pool_procs: list = []
         self.card_args = tuple(card_args)
         self.isp = isp  # run the controller with the Energy ISP (`eip controller --isp`)
@@ -87,6 +88,15 @@ class Emulation:
                "--status", str(self.status_path)]  # fmt: skip
         if self.isp:
             cmd += ["--isp", "--isp-first-period", str(self.isp_first_period)]
+        server_peer = None
+        if self.sden:
+            from eip.card.keys import CardKey
+            from eip.sdn.sden_service import SERVER_IP, SERVER_MAC
+
+            server_key = CardKey.load_or_create(self.state_root / "server" / "key.pem")
+            cmd += ["--sden", str(self.state_root)]
+            server_peer = {"name": "server", "ip": SERVER_IP, "mac": SERVER_MAC,
+                           "key": server_key.public_hex}  # fmt: skip
         self.controller = subprocess.Popen(
             cmd, stdout=self._controller_log, stderr=subprocess.STDOUT
         )
@@ -94,6 +104,8 @@ class Emulation:
         self.timings["controller_s"] = time.perf_counter() - t0
         self.net = EnergyNetwork(self.topo, controller=("127.0.0.1", self.port),
                                  state_root=self.state_root, start_cards=False)  # fmt: skip
+        if server_peer is not None:
+            self.net.extra_peers.append(server_peer)
         self.net.start()
         self.timings["network_s"] = time.perf_counter() - t0
         self.wait_switches()

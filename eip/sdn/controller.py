@@ -78,6 +78,7 @@ class EnergyController:
         poll_s: float = 0.5,
         burst_s: float = 0.25,
         isp=None,
+        sden=None,
     ):
         if poll_s <= 0 or not 0 < burst_s <= poll_s:
             raise EipError(f"need poll_s > 0 and 0 < burst_s <= poll_s, got {poll_s}, {burst_s}")
@@ -110,6 +111,9 @@ class EnergyController:
         # BEE per card (`period_boundary`) and hands back the next period's limits (`limit_table`); at
         # each poll it gives dynamic windows (`dynamic_windows`). None: the static LimitTable only.
         self.isp = isp
+        # The SDEN energy server (eip.sdn.sden_service.SdenService): protocol 253 to its address is
+        # punted to the controller and answered by packet-out. None: no energy server.
+        self.sden = sden
         self.period_t0: float | None = None
         self.isp_errors = 0
 
@@ -290,6 +294,11 @@ class EnergyController:
         out += [(dpid, m) for m in meters]
         out.append((dpid, ofmsg.barrier()))
         out += [(dpid, f) for f in flows]
+        if self.sden is not None and self.topo.cards_on[s.name]:
+            match = {**pl.P253, "ipv4_dst": self.sden.ip}
+            punt = ofmsg.flow_add(pl.T_FORWARD, PRI_IMPORT + 1, match,
+                                  actions=[ofmsg.output(ofmsg.CONTROLLER)])  # fmt: skip
+            out.append((dpid, punt))
         out.append((dpid, ofmsg.port_desc_request()))
         if self.period_started:
             for card in self.topo.cards_on[s.name]:
@@ -304,9 +313,10 @@ class EnergyController:
     @guarded
     def tick(self, now: float) -> list:
         """Call often (e.g. every poll_s): at a period boundary lift quota blocks, reset usage, send notices."""
+        sden_out = self._sden_out(self.sden.on_timer(now)) if self.sden is not None else []
         period = self.limits.period(now)
         if self.period_started and period == self.period:
-            return []
+            return sden_out
         self.period, self.period_started = period, True
         # meter-modifies first, so a lifted block meets the new rate
         out = self._isp_boundary(period, now)
@@ -317,7 +327,7 @@ class EnergyController:
             st.blocked, st.period_packets, st.import_packets = False, 0, 0
             st.period_rate_max = st.rate_pktps
             out += self._notice(st)
-        return out
+        return sden_out + out
 
     @guarded
     def poll(self, now: float) -> list:
@@ -452,6 +462,10 @@ class EnergyController:
         except (DecodeError, TypeError) as exc:
             log.info("packet-in on %s:%s not an Energy packet: %s", s.name, in_port, exc)
             return []
+        if self.sden is not None:
+            answered = self._sden_packet_in(data, now)
+            if answered is not None:
+                return answered
         error = self._error_for(s.name, in_port, dst_mac, src_mac)
         if error is None:
             log.info("unexpected packet-in on %s:%s from %s", s.name, in_port, src_mac)
@@ -468,6 +482,27 @@ class EnergyController:
             log.info("cannot answer packet-in on %s:%s: %s", s.name, in_port, exc)
             return []
         return [(dpid, ofmsg.packet_out(frame, in_port))]
+
+    def _sden_packet_in(self, data: bytes, now: float) -> list | None:
+        """Hand a packet for the energy server to it; None if the packet is not for the server."""
+        try:
+            pkt = decode_frame(data)[2]
+        except DecodeError:
+            return None
+        if pkt.dst != self.sden.ip:
+            return None
+        return self._sden_out(self.sden.on_packet(pkt, now))
+
+    def _sden_out(self, packets) -> list:
+        """Packet-outs of the energy server's answers, each out of its card's switch port."""
+        out = []
+        for answer in packets:
+            st = next((x for x in self.cards.values() if x.card.ip == answer.dst), None)
+            if st is None or self._dpid(st.card.switch) not in self.up:
+                continue
+            frame = encode_frame(answer, self.sden.mac, st.card.mac)
+            out.append((self._dpid(st.card.switch), ofmsg.packet_out(frame, st.card.port)))
+        return out
 
     def _error_for(self, sw: str, in_port: int, dst_mac: str, src_mac: str):
         st = self.cards.get(src_mac)
@@ -525,4 +560,6 @@ class EnergyController:
             except Exception:
                 log.exception("ISP status failed")
                 out["isp"] = {"errors": self.isp_errors}
+        if self.sden is not None:
+            out["sden"] = self.sden.status()
         return out
