@@ -30,6 +30,11 @@ def register(subparsers) -> None:
                    help="comma-separated grids (default all four)")  # fmt: skip
     o.add_argument("--json", action="store_true", help="print JSON")
     o.set_defaults(func=run_opf)
+    m = sub.add_parser("market", help="orders/s matched by the BEE pool and the double auction")
+    m.add_argument("--orders", type=int, default=200_000, help="orders per run (default 200000)")
+    m.add_argument("--seed", type=int, default=1, help="random seed of the order stream")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    m.set_defaults(func=run_market)
 
 
 def _print(result: dict, as_json: bool) -> int:
@@ -76,3 +81,9 @@ def run_opf(args: argparse.Namespace) -> int:
 
     grids = tuple(g.strip() for g in args.grids.split(",") if g.strip())
     return _print(run(args.periods, grids), args.json)
+
+
+def run_market(args: argparse.Namespace) -> int:
+    from eip.bench.market import run_in_process
+
+    return _print(run_in_process(args.orders, args.seed), args.json)
