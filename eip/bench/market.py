@@ -151,6 +151,47 @@ def run_in_process(n_orders: int = 200_000, seed: int = 1) -> dict:
     }
 
 
-def run(n_orders: int = 200_000, seed: int = 1) -> dict:
-    """The `eip bench market` figures (in-process only for now)."""
-    return run_in_process(n_orders, seed)
+def run_network(n_orders: int = 400) -> dict:
+    """End to end: orders from two cards to the pool on their VPP router, over Energy-TCP, each
+    answered (a round trip through Mininet, OVS and the controller), alternating sells and bids so
+    half of them match and turn into BEE transfers."""
+    import os
+    import tempfile
+    import time
+
+    from eip.net.emulation import Emulation
+    from topologies.vpp_lans import VppLansTopo
+
+    if os.geteuid() != 0:
+        return {"skipped": "needs root (Mininet, Open vSwitch)"}
+    with (
+        tempfile.TemporaryDirectory(prefix="eip-market-") as tmp,
+        Emulation(VppLansTopo(1, 2), tmp, sden=False) as emu,
+    ):
+        seller, buyer = emu.net.card("v1c1"), emu.net.card("v1c2")
+        matched = 0
+        t0 = time.perf_counter()
+        for i in range(n_orders):
+            if i % 2 == 0:
+                seller.call("order", side="send", quantity=10, price_micro_per_kbee=400_000)
+            else:
+                answer = buyer.call("order", side="ask", quantity=10, price_micro_per_kbee=450_000)
+                matched += sum(f["quantity"] for f in answer["fills"] if f["status"] in (1, 2))
+        elapsed = time.perf_counter() - t0
+    return {
+        "orders": n_orders,
+        "seconds": round(elapsed, 3),
+        "orders_per_s": round(n_orders / elapsed, 1),
+        "bee_matched": matched,
+    }
+
+
+def run(n_orders: int = 200_000, seed: int = 1, network_orders: int = 400) -> dict:
+    """The in-process figures and, in the same run, the end-to-end orders/s through the network."""
+    result = run_in_process(n_orders, seed)
+    if network_orders:
+        result["end_to_end"] = run_network(network_orders)
+        e2e = result["end_to_end"].get("orders_per_s")
+        if e2e:
+            result["end_to_end_vs_pool_in_process"] = round(e2e / result["pool_orders_per_s"], 5)
+    return result

@@ -34,6 +34,10 @@ def register(subparsers) -> None:
     m.add_argument("--orders", type=int, default=200_000, help="orders per run (default 200000)")
     m.add_argument("--seed", type=int, default=1, help="random seed of the order stream")
     m.add_argument("--json", action="store_true", help="print JSON")
+    m.add_argument(
+        "--network-orders", type=int, default=400,
+        help="orders sent end to end through an emulated network (root; 0 to skip)",
+    )  # fmt: skip
     m.set_defaults(func=run_market)
 
 
@@ -84,6 +88,6 @@ def run_opf(args: argparse.Namespace) -> int:
 
 
 def run_market(args: argparse.Namespace) -> int:
-    from eip.bench.market import run_in_process
+    from eip.bench.market import run
 
-    return _print(run_in_process(args.orders, args.seed), args.json)
+    return _print(run(args.orders, args.seed, args.network_orders), args.json)
