@@ -113,6 +113,7 @@ class EnergyNetwork:
 
     def start(self) -> "EnergyNetwork":
         check_environment()
+        self._lock = _emulation_lock()
         t0 = time.monotonic()
         try:
             self.state_root.mkdir(parents=True, exist_ok=True)
@@ -163,6 +164,9 @@ class EnergyNetwork:
             from mininet.clean import cleanup
 
             _best_effort(cleanup)
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            lock.close()  # releases the machine-wide emulation lock
 
     # --- cards --------------------------------------------------------------------------------
     def _card_hosts(self) -> list:
@@ -273,6 +277,33 @@ class EnergyNetwork:
                     text = str(exc)
                 out.append(f"--- {switch.name} {what}\n{text.rstrip()}")
         return "\n".join(out)
+
+
+LOCK_PATH = "/run/eip-emulation.lock"
+LOCK_WAIT_S = 900
+
+
+def _emulation_lock():
+    """One emulated network per machine at a time: Mininet's switch names (s1, wan, ...) and its
+    clean-up are machine-wide. Waits for another run to finish, saying so; returns the held file."""
+    import fcntl
+
+    f = open(LOCK_PATH, "a+")  # noqa: SIM115 - held until stop()
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return f
+    except BlockingIOError:
+        log.warning("another eip emulation is running on this machine: waiting for it to finish")
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            time.sleep(0.5)
+    f.close()
+    raise EipError(f"another eip emulation held {LOCK_PATH} for {LOCK_WAIT_S} s; is one stuck? "
+                   "(stop it, or run `mn -c`)")  # fmt: skip
 
 
 def _best_effort(fn) -> None:
