@@ -7,6 +7,7 @@ flows and meters, and always tears everything down again.
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -45,7 +46,8 @@ class Emulation:
 
     def __init__(self, topo, state_root: str | Path, limits: dict | None = None, port: int = 0,
                  start_cards: bool = True, card_args=(), isp: bool = False,
-                 isp_first_period: int = 0, pools: bool = True, sden: bool = True):  # fmt: skip
+                 isp_first_period: int = 0, pools: bool = True, sden: bool = True,
+                 sden_profile: str | Path | None = None):  # fmt: skip
         self.topo = topo
         self.state_root = Path(state_root)
         self.plan = plan_from_topo(topo)
@@ -54,6 +56,7 @@ class Emulation:
         self.start_cards = start_cards
         self.pools = pools
         self.sden = sden
+        self.sden_profile = sden_profile  # JSON profile: eip.sdn.sden_service.profile_server
         self.pool_procs: list = []
         self.card_args = tuple(card_args)
         self.isp = isp  # run the controller with the Energy ISP (`eip controller --isp`)
@@ -97,8 +100,11 @@ class Emulation:
             cmd += ["--sden", str(self.state_root)]
             server_peer = {"name": "server", "ip": SERVER_IP, "mac": SERVER_MAC,
                            "key": server_key.public_hex}  # fmt: skip
+        env = None
+        if self.sden_profile:
+            env = {**os.environ, "EIP_SDEN_PROFILE": str(Path(self.sden_profile).resolve())}
         self.controller = subprocess.Popen(
-            cmd, stdout=self._controller_log, stderr=subprocess.STDOUT
+            cmd, stdout=self._controller_log, stderr=subprocess.STDOUT, env=env
         )
         self._wait_listening()
         self.timings["controller_s"] = time.perf_counter() - t0

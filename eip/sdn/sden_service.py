@@ -30,8 +30,17 @@ SERVER_MAC = "02:00:00:00:00:fd"
 class SdenService:
     def __init__(self, server: EnergyServer, key: CardKey, key_of: Callable[[str], bytes | None],
                  ip: str = SERVER_IP, mac: str = SERVER_MAC, window_bee: int = 100_000,
-                 price_micro_per_kbee: int = 500_000, wall=time.time):  # fmt: skip
+                 price_micro_per_kbee: int = 500_000, wall=None):  # fmt: skip
         self.server, self.key, self.key_of = server, key, key_of
+        profile = load_profile()
+        self.clock = ProfileClock(profile) if profile and wall is None else None
+        wall = wall or self.clock or time.time
+        # How far ahead an accepted request's delivery schedule commits the allocation (12 h; a
+        # profile with a compressed clock sets -1 and slots are committed as its clock passes them).
+        self.schedule_ahead_s = (
+            int(profile.get("schedule_ahead_s", 3600 * 12)) if profile else 3600 * 12
+        )
+        self.windows = {k.lower(): v for k, v in (profile or {}).get("windows", {}).items()}
         self.ip, self.mac = ip, mac.lower()
         self.window = window_bee
         self.price = price_micro_per_kbee
@@ -94,6 +103,10 @@ class SdenService:
             return [self._packet(pkt.src, Connection.reject(syn, reason, 60))]
         if emergency:
             self.stats["emergencies"] += 1
+        window = self.windows.get(pkt.eip.origin_mac.lower())  # the client's registered window
+        if window and not (opt.start_s or opt.end_s or opt.deadline_s):
+            opt = opt._replace(start_s=int(window["start_s"]), end_s=int(window["end_s"]),
+                               deadline_s=int(window.get("deadline_s", window["end_s"])))  # fmt: skip
         decision = self.server.request(int(self.wall()), pkt.eip.origin_mac, opt, emergency)
         self.decisions[key] = decision
         if not decision.accepted:
@@ -113,7 +126,7 @@ class SdenService:
 
     def _schedule(self, key, conn: Connection, now: float) -> list[Packet]:
         """The delivery schedule of an accepted request, as an ACK with a Schedule option."""
-        allocs = [a for a in self.server.allocate(int(self.wall()) + 3600 * 12)
+        allocs = [a for a in self.server.allocate(int(self.wall()) + self.schedule_ahead_s)
                   if a.request_id == getattr(self.decisions.get(key), "request_id", None)]  # fmt: skip
         if not allocs:
             return []
@@ -123,19 +136,117 @@ class SdenService:
 
     def on_timer(self, now: float) -> list[Packet]:
         out = []
+        if self.clock is not None and self.clock.running():  # commit the slots the clock has passed
+            self.server.allocate(min(int(self.wall()), self.clock.last_s))
         for key, conn in list(self.conns.items()):
             if conn.next_deadline is not None and conn.next_deadline <= now:
                 out += self._run(key, conn, conn.on_timer(now))
         return out
 
     def status(self) -> dict:
-        return {**self.stats, "open": len(self.conns), "server": self.server.status()}
+        out = {**self.stats, "open": len(self.conns), "server": self.server.status()}
+        if self.clock is not None:  # per-slot slices of a profile run (scenario sden_slicing)
+            out["slots"] = [
+                {"slot": h.slot, "supply": h.supply, "slices": list(h.slices),
+                 "from_supply": list(h.from_supply), "delivered": list(h.delivered),
+                 "waiting": list(h.waiting),
+                 "storage_draw": h.storage_draw, "storage_store": h.storage_store,
+                 "soc_after": list(h.soc_after)}
+                for h in self.server.history
+            ]  # fmt: skip
+            out["clock_running"] = self.clock.running()
+        return out
+
+
+def load_profile() -> dict | None:
+    """The server profile named by EIP_SDEN_PROFILE (a JSON file written by a scenario), if any."""
+    import json
+    import os
+
+    path = os.environ.get("EIP_SDEN_PROFILE", "")
+    if not path:
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+class ProfileClock:
+    """A compressed clock for a profile server: frozen at the start of slot 0 until the file `go_file`
+    exists (holding the Unix time slot 0 starts), then `slot_real_s` seconds per slot."""
+
+    def __init__(self, profile: dict):
+        spec = profile["spec"]
+        self.epoch_s = int(spec["epoch_s"])
+        self.slot_s = int(spec.get("minutes", 10)) * 60
+        clock = profile.get("clock", {})
+        self.slot_real_s = float(clock.get("slot_real_s", self.slot_s))
+        self.go_file = clock.get("go_file", "")
+        self.last_s = self.epoch_s + int(profile.get("horizon_slots", 72)) * self.slot_s - 1
+        self.started: float | None = None if self.go_file else time.time()
+
+    def running(self) -> bool:
+        if self.started is None and self.go_file:
+            try:
+                with open(self.go_file) as f:
+                    self.started = float(f.read().strip() or time.time())
+            except (OSError, ValueError):
+                return False
+        return self.started is not None
+
+    def __call__(self) -> float:
+        if not self.running():
+            return self.epoch_s
+        return self.epoch_s + max(0.0, time.time() - self.started) * self.slot_s / self.slot_real_s
+
+
+def profile_server(profile: dict) -> EnergyServer:
+    """An EnergyServer from a profile (spec, horizon, classes, policy, sources, base load, buffers,
+    clients), as the scenario sden_slicing writes it."""
+    from eip.sden.agents import Buffer, Client, Source
+    from eip.sden.packets import Profile
+
+    spec = PacketSpec(**profile["spec"])
+    return EnergyServer(
+        spec,
+        horizon_slots=int(profile.get("horizon_slots", 72)),
+        classes=int(profile.get("classes", 2)),
+        policy=profile.get("policy", "edf"),
+        sources=tuple(
+            Source(s["id"], Profile(tuple(s["packets"]), int(s.get("start_slot", 0))))
+            for s in profile.get("sources", ())
+        ),
+        buffers=tuple(
+            Buffer(
+                b["id"],
+                b["capacity_packets"],
+                b["charge_packets_per_slot"],
+                b["discharge_packets_per_slot"],
+                b.get("soc_packets", 0),
+            )
+            for b in profile.get("buffers", ())
+        ),
+        base_load=Profile(tuple(profile.get("base_load", ()))),
+        clients=tuple(
+            Client(
+                c["id"],
+                c.get("kind", ""),
+                int(c.get("rate_packets_per_slot", 0)),
+                bool(c.get("non_interruptible", False)),
+            )
+            for c in profile.get("clients", ())
+        ),
+    )
 
 
 def default_server(wh: int = 10) -> EnergyServer:
-    """A server for an emulation: constant shared supply of 200 packets per slot over 12 h."""
+    """A server for an emulation: constant shared supply of 200 packets per slot over 12 h; or, when
+    EIP_SDEN_PROFILE names a profile file, the server it describes (`profile_server`)."""
     from eip.sden.agents import Source
     from eip.sden.packets import Profile
+
+    profile = load_profile()
+    if profile:
+        return profile_server(profile)
 
     spec = PacketSpec(wh=wh, minutes=10, epoch_s=int(time.time()) // 600 * 600)
     supply = Source("pool", Profile(tuple([200] * 72), spec.slot(time.time())))
