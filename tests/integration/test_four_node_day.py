@@ -1,0 +1,37 @@
+"""The short four-node day on a real emulation: the model's P2P trades arrive as BEEs, card by card."""
+
+import time
+
+import pytest
+
+from eip.net.emulation import Emulation
+from eip.scenarios.base import RunContext
+from eip.scenarios.four_node_day import report, run, settings_with_defaults
+
+pytestmark = pytest.mark.integration
+
+
+def test_short_day_wire_energy_equals_the_planned_trades(tmp_path):
+    settings = settings_with_defaults({"periods": 3, "first_period": 8, "period_s": 3.0})
+    ctx = RunContext(
+        "four_node_day", settings, "energy-internet", tmp_path, short=True,
+        emulation=lambda topo, **kw: Emulation(topo, tmp_path / "state", **kw),
+    )  # fmt: skip
+    t0 = time.monotonic()
+    metrics = run(ctx)
+    elapsed = time.monotonic() - t0
+    wire = metrics["wire"]
+    assert wire["carried_out"] and wire["orders"] > 0, wire
+    assert wire["problems"] == [], wire["problems"]
+    assert wire["fills_ok"] == wire["orders"]
+    for name, card in wire["cards"].items():
+        assert card["wire_sent_bee"] == card["planned_sent_bee"], name
+        assert card["wire_received_bee"] == card["planned_received_bee"], name
+        assert card["wire_money_cny"] == pytest.approx(card["planned_money_cny"], abs=1e-3), name
+        # 1 BEE = 1 kWh: the wire's energy is the model's within rounding of each trade.
+        assert abs(card["wire_sold_kwh"] - card["model_sold_kwh"]) <= 0.5 * wire["orders"]
+    assert wire["all_match"]
+    assert metrics["energy_internet"]["wind_curtailment_kwh"] == 0
+    text = report(metrics, ctx)
+    assert "| wind |" in text and (tmp_path / "four_node_day_power.png").exists()
+    assert elapsed < 150

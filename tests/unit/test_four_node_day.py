@@ -1,0 +1,132 @@
+"""The pure economic model of seed 000's four-node day (eip.scenarios.economics), no network."""
+
+import pytest
+
+from eip.scenarios.base import EXPERIMENTS, RunContext
+from eip.scenarios.economics import (
+    BUS_OF,
+    METRICS,
+    MODES,
+    PERIOD_H,
+    clear_pool,
+    demand_kw,
+    load_reference,
+    plan_battery,
+    run_day,
+    utility_cny_per_h,
+)
+from eip.scenarios.four_node_day import assemble, report, wire_orders, wire_summary
+
+
+@pytest.fixture(scope="module")
+def day():
+    return run_day()
+
+
+@pytest.fixture(scope="module")
+def metrics(day):
+    return assemble(day, wire_summary(day, wire_orders(day, range(12), 1.0), range(12), 1.0, None))
+
+
+def test_metric_names_are_the_rows_of_the_seed_csv(metrics):
+    assert tuple(load_reference()) == METRICS
+    for block in ("traditional", "energy_internet", "change_percent", "reference"):
+        assert set(METRICS) <= set(metrics[block]), block
+
+
+def test_the_directions_we_claim(metrics):
+    t, e, c = metrics["traditional"], metrics["energy_internet"], metrics["change_percent"]
+    assert c["carbon_emissions_kg"] < 0
+    assert t["wind_curtailment_kwh"] > 0
+    assert e["wind_curtailment_kwh"] == 0 and e["pv_curtailment_kwh"] == 0
+    assert c["welfare_total"] > 0
+    assert c["welfare_rural"] > c["welfare_urban"] > 0
+    assert c["wind_revenue"] > 0 and c["storage_revenue"] > 0 and c["ev_surplus"] > 0
+    assert c["grid_surplus"] < 0 and e["grid_surplus"] >= 0
+    assert c["load_surplus_rural"] > 0
+
+
+def test_energy_balance_every_period(day):
+    for mode in MODES:
+        for r in day.records[mode]:
+            generation = sum(r.dispatch_kw.values()) + r.upstream_kw
+            generation += r.used_kw["pv"] + r.used_kw["wind"]
+            generation += max(0.0, r.storage_kw) + max(0.0, r.ev_kw)
+            load = r.load_kw["urban-load"] + r.load_kw["rural-load"]
+            load += max(0.0, -r.storage_kw) + max(0.0, -r.ev_kw)
+            assert generation == pytest.approx(load + r.losses_kw, abs=0.05), (mode, r.period)
+            assert r.method == "ac"
+
+
+def test_curtailment_is_never_negative_and_zero_in_the_energy_internet(day):
+    for mode in MODES:
+        for r in day.records[mode]:
+            for res in ("pv", "wind"):
+                assert 0 <= r.used_kw[res] <= r.available_kw[res] + 1e-9
+    assert all(r.used_kw == r.available_kw for r in day.records["energy_internet"])
+
+
+def test_grid_keeps_a_ten_percent_profit_in_the_energy_internet(metrics):
+    e = metrics["energy_internet"]
+    assert e["grid_profit_rate"] >= 0.10 - 1e-6
+    assert e["reversal_kwh"] == 0  # the ISP's limits hold: no reversal needed
+
+
+def test_welfare_is_utility_minus_thermal_cost(metrics, day):
+    """Money only moves between the parties: total welfare = utilities + travel - OPF cost."""
+    for mode in MODES:
+        m = metrics[mode]
+        total = m["load_utility_urban"] + m["load_utility_rural"]
+        total += day.params.travel_utility_cny - m["opf_cost_cny"]
+        assert m["welfare_total"] == pytest.approx(total, abs=0.05), mode
+
+
+def test_p2p_trades_cover_the_sellers_and_are_priced_between_the_bus_prices(day):
+    for r in day.records["energy_internet"]:
+        sold = {}
+        for t in r.trades:
+            sold[t.seller] = sold.get(t.seller, 0.0) + t.kwh
+            low, high = sorted((r.lmp[BUS_OF[t.seller]], r.lmp[BUS_OF[t.buyer]]))
+            assert low - 1e-9 <= t.price_cny_per_kwh <= high + 1e-9
+            assert t.seller != t.buyer and t.kwh > 0
+        assert sold.get("wind", 0.0) == pytest.approx(r.used_kw["wind"] * PERIOD_H)
+        assert sold.get("pv", 0.0) == pytest.approx(r.used_kw["pv"] * PERIOD_H)
+
+
+def test_demand_curve_and_utility():
+    assert demand_kw(100, 0.5, -0.5, 0.55) == pytest.approx(95)
+    assert demand_kw(100, 0.5, -2.0, 0.55) == pytest.approx(80)
+    assert demand_kw(100, 0.5, -2.0, 10.0) == 0.0
+    # Utility at the base point: p0 q0 (1 + 1/(2|e|)); its slope is the inverse demand.
+    assert utility_cny_per_h(100, 0.5, -0.5, 100) == pytest.approx(100)
+    du = utility_cny_per_h(100, 0.5, -2.0, 80.001) - utility_cny_per_h(100, 0.5, -2.0, 80)
+    assert du / 0.001 == pytest.approx(0.55, rel=1e-3)
+
+
+def test_battery_plan_buys_cheap_and_sells_dear():
+    price = [0.3, 0.3, 0.6, 0.6]
+    plan = plan_battery(price, 10, 20, 0, 1.0)
+    assert plan[0] + plan[1] == pytest.approx(-10) and plan[2] + plan[3] == pytest.approx(10)
+    assert plan[0] <= 0 and plan[1] <= 0 and plan[2] >= 0 and plan[3] >= 0
+    ev = plan_battery(price, 10, 40, 0, 1.0, discharge=False, away=(3,), trip_kwh=[0, 0, 0, 20])
+    assert all(kw <= 0 for kw in ev) and -sum(ev) * PERIOD_H == pytest.approx(20)
+    assert ev[3] == 0 and ev[0] + ev[1] == pytest.approx(-10)  # charged while cheap
+
+
+def test_pool_matches_highest_bid_with_lowest_ask():
+    lmp = {1: 0.40, 2: 0.50, 3: 0.44, 4: 0.52}
+    trades = clear_pool(0, {"wind": 30}, {"urban-load": 20, "storage": 20}, lmp, 0.5)
+    assert [(t.seller, t.buyer, t.kwh) for t in trades] == [
+        ("wind", "storage", 40),
+        ("wind", "urban-load", 20),
+    ]
+    assert trades[0].price_cny_per_kwh == pytest.approx(0.48)
+
+
+def test_registered_and_report_renders(metrics, tmp_path):
+    exp = EXPERIMENTS["four_node_day"]
+    assert exp.needs_network and exp.report is not None
+    ctx = RunContext("four_node_day", {}, "both", tmp_path)
+    text = report(metrics, ctx)
+    assert "| carbon_emissions_kg |" in text and "Not carried out" in text
+    assert (tmp_path / "four_node_day_welfare.png").exists()
