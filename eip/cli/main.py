@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "eip.cli.card_cmd",
     "eip.cli.controller_cmd",
     "eip.cli.pool_cmd",
+    "eip.cli.scenario_cmd",
 )
 
 
