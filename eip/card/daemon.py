@@ -320,8 +320,8 @@ class CardDaemon:
             err.code, str(err.code)
         )
         tid = ""
-        if len(quoted) >= 20 + c.ENERGY_IP_LEN + 4:
-            ihl = (quoted[0] & 0x0F) * 4
+        ihl = (quoted[0] & 0x0F) * 4 if quoted else 0
+        if ihl >= 20 and len(quoted) >= ihl + c.ENERGY_IP_LEN + 4:  # IHL > 5 must not read past it
             sport, dport = struct.unpack_from("!HH", quoted, ihl + c.ENERGY_IP_LEN)
             for conn in self.by_id.values():
                 if conn.local.port == sport and conn.remote.port == dport:
@@ -476,9 +476,10 @@ class CardDaemon:
         remote = Endpoint(mac, ip, int(req.get("port", self.config.delivery_port)))
         isn = random.getrandbits(32)
         if op == "ask":
+            window = {k: int(req.get(k, 0)) for k in ("start_s", "end_s", "deadline_s")}
             conn, effects = Connection.open_request(
                 now, local, remote, bee_type, quantity, isn, self.key.sign, key,
-                self.config.window_bee, priority=priority, emergency=emergency,
+                self.config.window_bee, priority=priority, emergency=emergency, **window,
             )  # fmt: skip
         else:
             template = self._template(bee_type)

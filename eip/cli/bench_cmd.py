@@ -39,6 +39,12 @@ def register(subparsers) -> None:
         help="orders sent end to end through an emulated network (root; 0 to skip)",
     )  # fmt: skip
     m.set_defaults(func=run_market)
+    r = sub.add_parser("reliability", help="fuzzing, faults, hostile cards and load (root for all)")
+    r.add_argument("--fuzz", type=int, default=1_000_000, help="packets to fuzz (default 1000000)")
+    r.add_argument("--quick", action="store_true", help="small fuzz and load (no 1M-packet goal)")
+    r.add_argument("--sizes", default="50,100,200", help="card counts of the load search")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    r.set_defaults(func=run_reliability)
 
 
 def _print(result: dict, as_json: bool) -> int:
@@ -91,3 +97,11 @@ def run_market(args: argparse.Namespace) -> int:
     from eip.bench.market import run
 
     return _print(run(args.orders, args.seed, args.network_orders), args.json)
+
+
+def run_reliability(args: argparse.Namespace) -> int:
+    from eip.bench.reliability import run
+
+    sizes = tuple(int(n) for n in args.sizes.split(",") if n.strip())
+    total = min(args.fuzz, 20_000) if args.quick and args.fuzz == 1_000_000 else args.fuzz
+    return _print(run(total, args.quick, sizes), args.json)

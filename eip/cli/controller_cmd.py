@@ -69,6 +69,8 @@ def run_controller(args: argparse.Namespace) -> int:
 
         grid_for_plan(plan)  # a plan with no grid fails here, not in the app
     probe = socket.socket()
+    # As os-ken's own listener does: a restart after a crash must not wait out TIME_WAIT connections.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         probe.bind((args.listen, args.port))
     except OSError as exc:

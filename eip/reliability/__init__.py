@@ -1,0 +1,1 @@
+"""Reliability and security suite: fuzzing, faults, hostile participants and load (docs/reliability.md)."""
