@@ -50,6 +50,7 @@ class CardConfig:
     green_ratio_bp: int = -1  # -1: the default of its kind (DEFAULT_GREEN)
     peers: tuple[Peer, ...] = field(default=())
     vpp_subnets: tuple[tuple[str, str], ...] = ()  # (VPP name, CIDR): the VPP follows the address
+    isp_ip: str = "10.0.0.254"  # notices and window updates are taken only from this address
 
     def vpp_of(self, ip: str) -> str:
         """The VPP whose subnet holds `ip`, or '' if none is configured for it."""
@@ -83,7 +84,7 @@ class CardConfig:
 _KEYS = {
     "name", "kind", "mac", "state_dir", "energy_ip", "interface", "vpp", "home_vpp", "dns",
     "window_bee", "quantum_bee", "delivery_port", "max_grant_bee", "peers",
-    "price_micro_per_kbee", "carbon_mg_per_unit", "green_ratio_bp", "vpp_subnets",
+    "price_micro_per_kbee", "carbon_mg_per_unit", "green_ratio_bp", "vpp_subnets", "isp_ip",
 }  # fmt: skip
 
 
@@ -195,6 +196,7 @@ def from_mapping(data, where: Where) -> CardConfig:
         ),
         peers=tuple(_peer(p, where.at(f"peers.{i}")) for i, p in enumerate(peers)),
         vpp_subnets=_subnets(data.get("vpp_subnets", {}), where.at("vpp_subnets")),
+        isp_ip=_ipv4(data.get("isp_ip", "10.0.0.254"), where.at("isp_ip")),
     )
 
 

@@ -301,7 +301,7 @@ class CardDaemon:
         if type(p) is EnergyTcp:
             return self.on_segment(pkt, p, now)
         if type(p) is StaticLimitNotice:
-            if pkt.eip.flags & c.EIP_FLAG_ISP:
+            if self._from_isp(pkt):
                 self.notice, self.period = p, p.period
                 self.node_id = pkt.eip.node_id or self.node_id
                 self._event("static-limit", "", f"period {p.period} export {p.export_limit} "
@@ -312,6 +312,11 @@ class CardDaemon:
         if type(p) in (LimitExceeded, Unreachable):
             return self.on_error(p)
         return []
+
+    def _from_isp(self, pkt: Packet) -> bool:
+        """ISP messages carry the ISP flag and come from the ISP's address (R4.4, R6.10); the
+        switches' firewall binds every card to its own address, so a card cannot pose as the ISP."""
+        return bool(pkt.eip.flags & c.EIP_FLAG_ISP) and pkt.src == self.config.isp_ip
 
     def on_error(self, err) -> list:
         quoted = err.quoted
@@ -331,7 +336,7 @@ class CardDaemon:
 
     def on_segment(self, pkt: Packet, seg: EnergyTcp, now: float) -> list:
         if seg.flags & c.ETCP_WUP:
-            if not pkt.eip.flags & c.EIP_FLAG_ISP:
+            if not self._from_isp(pkt):
                 self.stats["ignored"] += 1
                 return []
             if seg.sport == 0 and seg.dport == 0:

@@ -26,6 +26,7 @@ def register(subparsers) -> None:
         ("--vpp", "the Energy LAN (VPP) the card is in"),
         ("--home-vpp", "the card's home VPP (default: --vpp)"),
         ("--dns", "Energy DNS server IP[:PORT]"),
+        ("--isp-ip", "the Energy ISP's address: notices and window updates only from it"),
     ):
         r.add_argument(flag, help=help_text)
     for flag in ("--window-bee", "--quantum-bee", "--price-micro-per-kbee", "--max-grant-bee"):
@@ -62,7 +63,7 @@ def _values(args: argparse.Namespace) -> dict:
         "interface": args.interface, "energy_ip": args.energy_ip, "vpp": args.vpp,
         "home_vpp": args.home_vpp, "dns": args.dns, "window_bee": args.window_bee,
         "quantum_bee": args.quantum_bee, "price_micro_per_kbee": args.price_micro_per_kbee,
-        "max_grant_bee": args.max_grant_bee,
+        "max_grant_bee": args.max_grant_bee, "isp_ip": args.isp_ip,
     }  # fmt: skip
     if args.peer:
         peers = []

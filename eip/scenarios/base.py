@@ -25,7 +25,9 @@ class RunContext:
     progress: Callable[[str, int, int], None] = lambda _what, _done, _total: None
     emulation: Callable[..., Any] | None = None  # (topo, **kwargs) -> Emulation context manager
     artifacts: list = field(default_factory=list)  # files written, for the report
-    scenario: Any = None  # the loaded Scenario (topology, periods, period_s, seed), set by the runner
+    scenario: Any = (
+        None  # the loaded Scenario (topology, periods, period_s, seed), set by the runner
+    )
 
     def path(self, name: str) -> Path:
         """A file in the output folder, recorded as an artifact."""

@@ -34,6 +34,7 @@ MARGIN_POLLS = 2  # block when used + rate x quantum x MARGIN_POLLS x poll_s >= 
 # just above the L2 rule, so the controller meters what each card imports. Kind 0x84 is a COUNTED kind.
 K_IMPORT = 0x84
 PRI_IMPORT = pl.PRI_L2 + 1
+SDEN_RATE_PKTPS = 500  # packets/s a LAN switch may punt to the energy server
 DYNAMIC_CHANGE = 0.10  # a dynamic window is re-sent when it moves by more than 10 %
 
 
@@ -114,6 +115,7 @@ class EnergyController:
         # The SDEN energy server (eip.sdn.sden_service.SdenService): protocol 253 to its address is
         # punted to the controller and answered by packet-out. None: no energy server.
         self.sden = sden
+        self.sden_meter = self.topo.punt_meter + 1
         self.period_t0: float | None = None
         self.isp_errors = 0
 
@@ -291,13 +293,17 @@ class EnergyController:
         self.flow_counts = {k: v for k, v in self.flow_counts.items() if k[0] != dpid}
         out = [(dpid, ofmsg.flow_delete()), (dpid, ofmsg.meter_delete()), (dpid, ofmsg.barrier())]
         meters, flows = self._meter_flows(s.name)
+        sden_here = self.sden is not None and bool(self.topo.cards_on[s.name])
+        if sden_here:  # the energy server's own punt meter, so a flood cannot starve it
+            meters.append(ofmsg.meter_add(self.sden_meter, SDEN_RATE_PKTPS, SDEN_RATE_PKTPS))
         out += [(dpid, m) for m in meters]
         out.append((dpid, ofmsg.barrier()))
         out += [(dpid, f) for f in flows]
-        if self.sden is not None and self.topo.cards_on[s.name]:
+        if sden_here:
             match = {**pl.P253, "ipv4_dst": self.sden.ip}
             punt = ofmsg.flow_add(pl.T_FORWARD, PRI_IMPORT + 1, match,
-                                  actions=[ofmsg.output(ofmsg.CONTROLLER)])  # fmt: skip
+                                  actions=[ofmsg.output(ofmsg.CONTROLLER)],
+                                  meter_id=self.sden_meter)  # fmt: skip
             out.append((dpid, punt))
         out.append((dpid, ofmsg.port_desc_request()))
         if self.period_started:

@@ -25,6 +25,7 @@ from eip.sden.server import EnergyServer
 log = logging.getLogger(__name__)
 SERVER_IP = "10.0.0.253"
 SERVER_MAC = "02:00:00:00:00:fd"
+MAX_OPEN_PER_CLIENT = 4  # open transfers one card may have with the server at once
 
 
 class SdenService:
@@ -97,6 +98,11 @@ class SdenService:
         opt = transfer_option(syn)
         emergency = syn.urgent if syn.flags & c.ETCP_URG else 0
         peer_key = self.key_of(pkt.eip.origin_mac)
+        open_here = sum(1 for k in self.conns if k[0] == pkt.eip.origin_mac)
+        if open_here >= MAX_OPEN_PER_CLIENT:  # a flood of requests from one card: busy
+            self.stats["rejected"] += 1
+            self.stats["busy"] = self.stats.get("busy", 0) + 1
+            return [self._packet(pkt.src, Connection.reject(syn, 7, 10))]
         if opt is None or isinstance(opt, OfferOption) or peer_key is None:
             reason = 6 if peer_key is None else 5
             self.stats["rejected"] += 1

@@ -34,9 +34,28 @@ def pair(tmp_path):
         pv = CardProcess("pv", ns_pv.name, dirs["pv"], [
             "--name", "pv", "--kind", "pv", "--mac", PV_MAC, "--state-dir", str(dirs["pv"]),
             "--interface", "pv-eth0", "--peer", load_peer, *common])  # fmt: skip
-        load = CardProcess("load", ns_load.name, dirs["load"], [
-            "--name", "load", "--kind", "load", "--mac", LOAD_MAC, "--state-dir",
-            str(dirs["load"]), "--energy-ip", "10.1.0.21", "--peer", pv_peer, *common])  # fmt: skip
+        load = CardProcess(
+            "load",
+            ns_load.name,
+            dirs["load"],
+            [
+                "--name",
+                "load",
+                "--kind",
+                "load",
+                "--mac",
+                LOAD_MAC,
+                "--state-dir",
+                str(dirs["load"]),
+                "--energy-ip",
+                "10.1.0.21",
+                "--peer",
+                pv_peer,
+                *common,
+                "--isp-ip",
+                "10.1.0.11",
+            ],
+        )  # fmt: skip  (the ISP test plays the ISP from the PV host)
         # Mallory claims the PV's identity (its MAC) but signs with her own key.
         mallory = CardProcess("mallory", ns_mal.name, dirs["mallory"], [
             "--name", "mallory", "--kind", "pv", "--mac", PV_MAC, "--state-dir",

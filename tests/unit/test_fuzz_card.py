@@ -1,6 +1,5 @@
 """Fuzz a card's receive path (CardDaemon.on_datagram without sockets): never raises, counts all."""
 
-import pytest
 
 from eip.protocol import constants as c
 from eip.reliability import fuzz
@@ -38,12 +37,6 @@ def test_error_quoting_a_long_ipv4_header_does_not_raise(tmp_path):
     card.ledger.close()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="open finding (docs/reliability.md): ISP flag not bound to the ISP"
-)
-@pytest.mark.xfail(
-    strict=True, reason="open finding, docs/reliability.md: the ISP flag is not bound to the ISP"
-)
 def test_a_card_ignores_isp_flagged_notices_from_another_card(tmp_path):
     """Regression: any card could set another card's window (WUP) or static limit to 0."""
     from eip.protocol import codec
