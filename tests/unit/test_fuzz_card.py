@@ -1,6 +1,5 @@
 """Fuzz a card's receive path (CardDaemon.on_datagram without sockets): never raises, counts all."""
 
-
 from eip.protocol import constants as c
 from eip.reliability import fuzz
 
