@@ -14,6 +14,7 @@ from eip.card.harness import wait_for
 from eip.net.emulation import Emulation, default_limits
 from eip.net.nodes import EicHost
 from eip.net.plan import plan_from_topo
+from eip.reliability.hostile import FLOOD, SNIFF, SPOOF
 from topologies.vpp_lans import VppLansTopo
 
 pytestmark = pytest.mark.integration
@@ -29,58 +30,6 @@ class RogueTopo(VppLansTopo):
         self.addHost("rogue", cls=EicHost, mac="02:00:00:00:01:99", ip="10.1.0.99/24",
                      gateway="10.1.0.254")  # fmt: skip
         self.addLink("rogue", "s1", port1=0, port2=50)
-
-
-SNIFF = r"""
-import json, socket, struct, sys, time
-iface, src_ip, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-s.bind((iface, 0))
-s.settimeout(0.2)
-print("ready", flush=True)
-got, end = [], time.monotonic() + seconds
-while time.monotonic() < end:
-    try:
-        frame, addr = s.recvfrom(65535)
-    except TimeoutError:
-        continue
-    if addr[2] == socket.PACKET_OUTGOING or len(frame) < 34 or frame[23] != 253:
-        continue
-    if socket.inet_ntoa(frame[26:30]) == src_ip:
-        got.append(time.monotonic())
-print(json.dumps(got), flush=True)
-"""
-
-FLOOD = r"""
-import socket, sys, time
-from eip.protocol import codec
-from eip.protocol.model import Bee, EnergyIp, EnergyTcp, Packet
-src, dst, mac, pps, seconds, quantum = sys.argv[1:4] + [float(v) for v in sys.argv[4:7]]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)
-sent, seq, end = 0, 1000, time.monotonic() + seconds
-while time.monotonic() < end:
-    bee = Bee(bee_type=1, quantity=int(quantum))
-    pkt = Packet(src, dst, EnergyIp(1, 0, mac, 0, 0), EnergyTcp(49999, 10, seq, 1, 0x10, 10**6,
-                 records=(bee,)))
-    s.sendto(codec.encode_transport(pkt), (dst, 0))
-    sent, seq = sent + 1, seq + int(quantum)
-    time.sleep(1 / pps)
-print(sent, flush=True)
-"""
-
-SPOOF = r"""
-import socket, sys
-from eip.protocol import codec
-from eip.protocol.model import Bee, EnergyIp, EnergyTcp, Packet
-iface, src_mac, dst_mac, src_ip, dst_ip, n = sys.argv[1:6] + [int(sys.argv[6])]
-pkt = Packet(src_ip, dst_ip, EnergyIp(1, 0, src_mac, 0, 0),
-             EnergyTcp(49998, 10, 1, 1, 0x10, 1000, records=(Bee(bee_type=1, quantity=10),)))
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((iface, 0))
-for _ in range(n):
-    s.send(codec.encode_frame(pkt, src_mac, dst_mac))
-print(n, flush=True)
-"""
 
 
 @pytest.fixture
