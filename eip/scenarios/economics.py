@@ -1,7 +1,7 @@
 """The economics of seed 000's four-node day (sections 8 and 10, Fig. 10), without any network.
 
 `run_day(DayParams())` returns a frozen `Day`: both modes' per-period records and their Fig. 10
-metrics (row names exactly as in /work/shared/reference/blueprint_fig10.csv). Everything below is a
+metrics (row names exactly as in eip/data/blueprint_fig10.csv). Everything below is a
 modelling choice, documented once more in docs/four_node_day.md:
 
 Common to both modes
@@ -48,6 +48,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from eip.data import reference
 from eip.isp.fees import losses_cost_cny, service_fees
 from eip.isp.grids import (
     CARBON_T_PER_MWH,
@@ -58,7 +59,7 @@ from eip.isp.grids import (
 )
 from eip.isp.model import NodalInjections
 
-REFERENCE_CSV = Path("/work/shared/reference/blueprint_fig10.csv")
+REFERENCE_CSV = reference("blueprint_fig10.csv")
 PERIOD_H = 2.0
 FIXED_POINT_TOL_KW = 0.05
 GRID_BUS, URBAN_BUS, RURAL_BUS, STORAGE_BUS = 1, 2, 3, 4

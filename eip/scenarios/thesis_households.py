@@ -31,6 +31,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from eip.data import DATA_DIR
 from eip.markets.pricing import (
     DEFAULT_TARIFF,
     conventional,
@@ -41,7 +42,7 @@ from eip.markets.pricing import (
 )
 from eip.scenarios.base import RunContext, experiment
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = DATA_DIR
 N_SLOTS = 48
 
 

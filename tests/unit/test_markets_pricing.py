@@ -3,12 +3,12 @@
 import csv
 import math
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from eip.data import reference
 from eip.markets.pricing import (
     MarketError,
     Tariff,
@@ -23,7 +23,7 @@ from eip.markets.pricing import (
 )
 
 C_BFG, C_STG = 250_000, 60_000
-REFERENCE = Path("/work/shared/reference/thesis_bills.csv")
+REFERENCE = reference("thesis_bills.csv")
 
 
 def toy_day():
