@@ -74,6 +74,11 @@ def _eip(origin, energy_type=0, flags=0, node_id=0, static_limit=c.NO_LIMIT) -> 
     return EnergyIp(energy_type, flags, origin[0], node_id, PERIOD, static_limit)
 
 
+def _pkt(src, dst, eip: EnergyIp, payload, dscp: int = 0) -> tuple:
+    """(src endpoint, dst endpoint, the Packet between their Energy IPs)."""
+    return src, dst, Packet(src[1], dst[1], eip, payload, dscp=dscp)
+
+
 def _seg(sport, dport, seq, ack, flags, window, options=(), records=(), urgent=0) -> EnergyTcp:
     return EnergyTcp(sport, dport, seq, ack, flags, window, urgent, tuple(options), tuple(records))
 
@@ -188,46 +193,16 @@ def sample_exchange() -> list[tuple[str, str, Packet]]:
     )
     st_eip = _eip(STORAGE, node_id=2)
     offer_exchange = [
-        (
+        _pkt(STORAGE, LOAD, st_eip, _seg(sport_st, 10, 3000, 0, syn, 1000, (offer,))),
+        _pkt(LOAD, STORAGE, load_eip, _seg(10, sport_st, 8000, 3001, syn | ack, 500, (offer,))),
+        _pkt(STORAGE, LOAD, st_eip, _seg(sport_st, 10, 3001, 8001, ack, 1000)),
+        _pkt(
             STORAGE,
             LOAD,
-            Packet(STORAGE[1], LOAD[1], st_eip, _seg(sport_st, 10, 3000, 0, syn, 1000, (offer,))),
+            _eip(STORAGE, c.BEE_FLEXIBILITY, node_id=2),
+            _seg(sport_st, 10, 3001, 8001, ack | c.ETCP_PSH, 1000, records=(flex, sig3)),
         ),
-        (
-            LOAD,
-            STORAGE,
-            Packet(
-                LOAD[1],
-                STORAGE[1],
-                load_eip,
-                _seg(10, sport_st, 8000, 3001, syn | ack, 500, (offer,)),
-            ),
-        ),
-        (
-            STORAGE,
-            LOAD,
-            Packet(STORAGE[1], LOAD[1], st_eip, _seg(sport_st, 10, 3001, 8001, ack, 1000)),
-        ),
-        (
-            STORAGE,
-            LOAD,
-            Packet(
-                STORAGE[1],
-                LOAD[1],
-                _eip(STORAGE, c.BEE_FLEXIBILITY, node_id=2),
-                _seg(sport_st, 10, 3001, 8001, ack | c.ETCP_PSH, 1000, records=(flex, sig3)),
-            ),
-        ),
-        (
-            LOAD,
-            STORAGE,
-            Packet(
-                LOAD[1],
-                STORAGE[1],
-                load_eip,
-                _seg(10, sport_st, 8001, 3501, ack, 500, records=(rcpt3,)),
-            ),
-        ),
+        _pkt(LOAD, STORAGE, load_eip, _seg(10, sport_st, 8001, 3501, ack, 500, records=(rcpt3,))),
     ]
     quoted = codec.encode(pv_data1)[: c.IPV4_HDR_LEN + c.ENERGY_IP_LEN + c.QUOTE_TRANSPORT_BYTES]
     ev_syn = Packet(
@@ -239,247 +214,149 @@ def sample_exchange() -> list[tuple[str, str, Packet]]:
     )
     ev_quote = codec.encode(ev_syn)[: c.IPV4_HDR_LEN + c.ENERGY_IP_LEN + c.QUOTE_TRANSPORT_BYTES]
     packets = [
-        (
+        _pkt(
             ISP,
             PV,
-            Packet(
-                ISP[1],
-                PV[1],
-                isp_eip,
-                StaticLimitNotice(PERIOD, PERIOD_S, 5000, 3000),
-                dscp=c.DSCP_ISP_CONTROL,
-            ),
+            isp_eip,
+            StaticLimitNotice(PERIOD, PERIOD_S, 5000, 3000),
+            dscp=c.DSCP_ISP_CONTROL,
         ),
-        (
+        _pkt(
             ISP,
             LOAD,
-            Packet(
-                ISP[1],
-                LOAD[1],
-                isp_eip,
-                StaticLimitNotice(PERIOD, PERIOD_S, 1000, 2000),
-                dscp=c.DSCP_ISP_CONTROL,
-            ),
+            isp_eip,
+            StaticLimitNotice(PERIOD, PERIOD_S, 1000, 2000),
+            dscp=c.DSCP_ISP_CONTROL,
         ),
         # Request (SYN) from the load to the PV card's delivery port, and Accept (SYN-ACK).
-        (
-            LOAD,
-            PV,
-            Packet(
-                LOAD[1], PV[1], load_eip, _seg(cport, 10, 1000, 0, syn, 2000, (request,)), dscp=8
-            ),
-        ),
-        (
+        _pkt(LOAD, PV, load_eip, _seg(cport, 10, 1000, 0, syn, 2000, (request,)), dscp=8),
+        _pkt(
             PV,
             LOAD,
-            Packet(
-                PV[1],
-                LOAD[1],
-                _eip(PV, node_id=3, static_limit=5000),
-                _seg(10, cport, 5000, 1001, syn | ack, 4000, (granted,)),
-                dscp=8,
-            ),
+            _eip(PV, node_id=3, static_limit=5000),
+            _seg(10, cport, 5000, 1001, syn | ack, 4000, (granted,)),
+            dscp=8,
         ),
-        (
-            LOAD,
-            PV,
-            Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 5001, ack, 2000), dscp=8),
-        ),
+        _pkt(LOAD, PV, load_eip, _seg(cport, 10, 1001, 5001, ack, 2000), dscp=8),
         # Delivery: BEE data segments, acknowledged.
         (PV, LOAD, pv_data1),
-        (
-            LOAD,
-            PV,
-            Packet(
-                LOAD[1],
-                PV[1],
-                load_eip,
-                _seg(cport, 10, 1001, 6001, ack, 2000, records=(rcpt1,)),
-                dscp=8,
-            ),
-        ),
+        _pkt(LOAD, PV, load_eip, _seg(cport, 10, 1001, 6001, ack, 2000, records=(rcpt1,)), dscp=8),
         # The ISP shrinks the load's aggregate dynamic limit (window update, ports 0).
-        (
-            ISP,
-            LOAD,
-            Packet(
-                ISP[1],
-                LOAD[1],
-                isp_eip,
-                _seg(0, 0, 0, 0, c.ETCP_WUP, 1200),
-                dscp=c.DSCP_ISP_CONTROL,
-            ),
-        ),
-        (
+        _pkt(ISP, LOAD, isp_eip, _seg(0, 0, 0, 0, c.ETCP_WUP, 1200), dscp=c.DSCP_ISP_CONTROL),
+        _pkt(
             PV,
             LOAD,
-            Packet(
-                PV[1],
-                LOAD[1],
-                _eip(PV, node_id=3, static_limit=5000),
-                _seg(10, cport, 6001, 1001, ack | c.ETCP_PSH, 4000, records=(*mixed, sig2)),
-                dscp=8,
-            ),
+            _eip(PV, node_id=3, static_limit=5000),
+            _seg(10, cport, 6001, 1001, ack | c.ETCP_PSH, 4000, records=(*mixed, sig2)),
+            dscp=8,
         ),
-        (
-            LOAD,
-            PV,
-            Packet(
-                LOAD[1],
-                PV[1],
-                load_eip,
-                _seg(cport, 10, 1001, 7151, ack, 1200, records=(rcpt2,)),
-                dscp=8,
-            ),
-        ),
+        _pkt(LOAD, PV, load_eip, _seg(cport, 10, 1001, 7151, ack, 1200, records=(rcpt2,)), dscp=8),
         # The energy server schedules storage for the load (delivery/storage message).
-        (
+        _pkt(
             SERVER,
             LOAD,
-            Packet(
-                SERVER[1],
-                LOAD[1],
-                _eip(SERVER),
-                _seg(
-                    c.PORT_ENERGY_SERVER,
-                    49153,
-                    300,
-                    41,
-                    ack,
-                    1000,
-                    (ScheduleOption(2, frame_s[0], 600, 12, 10),),
-                ),
-                dscp=8,
+            _eip(SERVER),
+            _seg(
+                c.PORT_ENERGY_SERVER,
+                49153,
+                300,
+                41,
+                ack,
+                1000,
+                (ScheduleOption(2, frame_s[0], 600, 12, 10),),
             ),
+            dscp=8,
         ),
         # An EV away from home asks for too much: Reject with reason and retry-after.
         (EV, PV, ev_syn),
-        (
+        _pkt(
             PV,
             EV,
-            Packet(
-                PV[1],
-                EV[1],
-                _eip(PV, node_id=3, static_limit=5000),
-                _seg(10, 49200, 0, 7001, rst | ack, 0, (RejectOption(2, 600),)),
-                dscp=16,
-            ),
+            _eip(PV, node_id=3, static_limit=5000),
+            _seg(10, 49200, 0, 7001, rst | ack, 0, (RejectOption(2, 600),)),
+            dscp=16,
         ),
         # Rejected again, the EV escalates: Emergency request to the energy server.
-        (
+        _pkt(
             EV,
             SERVER,
-            Packet(
-                EV[1],
-                SERVER[1],
-                _eip(EV, flags=c.EIP_FLAG_MOV, node_id=2),
-                _seg(
-                    49201,
-                    c.PORT_ENERGY_SERVER,
-                    9000,
-                    0,
-                    syn | c.ETCP_URG,
-                    8000,
-                    (ev_request,),
-                    urgent=2,
-                ),
-                dscp=c.DSCP_EMERGENCY,
+            _eip(EV, flags=c.EIP_FLAG_MOV, node_id=2),
+            _seg(
+                49201,
+                c.PORT_ENERGY_SERVER,
+                9000,
+                0,
+                syn | c.ETCP_URG,
+                8000,
+                (ev_request,),
+                urgent=2,
             ),
+            dscp=c.DSCP_EMERGENCY,
         ),
         # Trading through the BEE pool: an ask order and its fill.
-        (
+        _pkt(
             LOAD,
             POOL,
-            Packet(
-                LOAD[1],
-                POOL[1],
-                load_eip,
-                _seg(
-                    49154,
-                    c.PORT_BEE_POOL,
-                    20,
-                    70,
-                    ack | c.ETCP_PSH,
-                    100,
-                    records=(
-                        PoolOrder(
-                            0,
-                            17,
-                            2,
-                            c.BEE_ELECTRICITY,
-                            1,
-                            800,
-                            450_000,
-                            frame_s[0],
-                            frame_s[1],
-                            5000,
-                        ),
+            load_eip,
+            _seg(
+                49154,
+                c.PORT_BEE_POOL,
+                20,
+                70,
+                ack | c.ETCP_PSH,
+                100,
+                records=(
+                    PoolOrder(
+                        0,
+                        17,
+                        2,
+                        c.BEE_ELECTRICITY,
+                        1,
+                        800,
+                        450_000,
+                        frame_s[0],
+                        frame_s[1],
+                        5000,
                     ),
                 ),
-                dscp=8,
             ),
+            dscp=8,
         ),
-        (
+        _pkt(
             POOL,
             LOAD,
-            Packet(
-                POOL[1],
-                LOAD[1],
-                _eip(POOL),
-                _seg(
-                    c.PORT_BEE_POOL,
-                    49154,
-                    70,
-                    21,
-                    ack | c.ETCP_PSH,
-                    100,
-                    records=(
-                        PoolFill(0, 17, PV[0], 1, PV[1], 500, 420_000, frame_s[0], frame_s[1]),
-                    ),
-                ),
-                dscp=8,
+            _eip(POOL),
+            _seg(
+                c.PORT_BEE_POOL,
+                49154,
+                70,
+                21,
+                ack | c.ETCP_PSH,
+                100,
+                records=(PoolFill(0, 17, PV[0], 1, PV[1], 500, 420_000, frame_s[0], frame_s[1]),),
             ),
+            dscp=8,
         ),
         # A storage card offers the load 500 W of flexibility: Offer, Accept, signed delivery.
         *offer_exchange,
         # A router polices a segment over the limit, and an islanded microgrid refuses the EV.
-        (
-            ROUTER,
-            PV,
-            Packet(ROUTER[1], PV[1], _eip(ROUTER), LimitExceeded(c.EXCEEDED_DYNAMIC, 1200, quoted)),
-        ),
-        (
-            ROUTER,
-            EV,
-            Packet(ROUTER[1], EV[1], _eip(ROUTER), Unreachable(c.UNREACH_ISLANDED, ev_quote)),
-        ),
+        _pkt(ROUTER, PV, _eip(ROUTER), LimitExceeded(c.EXCEEDED_DYNAMIC, 1200, quoted)),
+        _pkt(ROUTER, EV, _eip(ROUTER), Unreachable(c.UNREACH_ISLANDED, ev_quote)),
         # Close.
-        (
+        _pkt(
             PV,
             LOAD,
-            Packet(
-                PV[1],
-                LOAD[1],
-                _eip(PV, node_id=3, static_limit=5000),
-                _seg(10, cport, 7151, 1001, fin | ack, 4000),
-                dscp=8,
-            ),
+            _eip(PV, node_id=3, static_limit=5000),
+            _seg(10, cport, 7151, 1001, fin | ack, 4000),
+            dscp=8,
         ),
-        (
-            LOAD,
-            PV,
-            Packet(LOAD[1], PV[1], load_eip, _seg(cport, 10, 1001, 7152, fin | ack, 1200), dscp=8),
-        ),
-        (
+        _pkt(LOAD, PV, load_eip, _seg(cport, 10, 1001, 7152, fin | ack, 1200), dscp=8),
+        _pkt(
             PV,
             LOAD,
-            Packet(
-                PV[1],
-                LOAD[1],
-                _eip(PV, node_id=3, static_limit=5000),
-                _seg(10, cport, 7152, 1002, ack, 4000),
-                dscp=8,
-            ),
+            _eip(PV, node_id=3, static_limit=5000),
+            _seg(10, cport, 7152, 1002, ack, 4000),
+            dscp=8,
         ),
     ]
     return [(src[0], dst[0], pkt) for src, dst, pkt in packets]
