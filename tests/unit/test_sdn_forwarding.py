@@ -6,7 +6,7 @@ import pytest
 
 from eip.sdn import ofmsg
 from eip.sdn import pipeline as pl
-from eip.sdn.fakeswitch import FakeSwitch, OFError
+from tests.unit.fakeswitch import FakeSwitch, OFError
 from tests.unit.test_sdn_support import (
     arp_request,
     deliver,

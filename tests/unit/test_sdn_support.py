@@ -9,8 +9,8 @@ from eip.net import plan as p
 from eip.protocol.codec import encode_frame
 from eip.protocol.model import Bee, EnergyIp, EnergyTcp, Packet
 from eip.sdn.controller import EnergyController
-from eip.sdn.fakeswitch import FakeSwitch
 from eip.sdn.limits import LimitTable
+from tests.unit.fakeswitch import FakeSwitch
 
 DPID = {"s1": 1, "s2": 2, "s0": 16}
 QUANTUM = 10
