@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from eip.bench import goal
-from eip.card.etcp_base import MAX_BEES_PER_SEGMENT as BEE_PER_SEGMENT
 from eip.card.harness import CardProcess
-from eip.card.keys import CardKey
 from eip.errors import EipError
+from eip.etcp.base import MAX_BEES_PER_SEGMENT as BEE_PER_SEGMENT
+from eip.etcp.keys import CardKey
 from eip.netns import link, namespaces
 
 

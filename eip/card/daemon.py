@@ -18,12 +18,12 @@ from collections import deque
 
 from eip.card.config import CardConfig
 from eip.card.control import MAX_LINE, ControlError, decode_request, encode_message
-from eip.card.etcp import Connection
-from eip.card.keys import CardKey
 from eip.card.ledger import Ledger
-from eip.card.model import Closed, Endpoint, Event, Opened, Persist, Send
 from eip.card.orders import PoolClient
 from eip.errors import DecodeError, EipError
+from eip.etcp.connection import Connection
+from eip.etcp.keys import CardKey
+from eip.etcp.model import Closed, Endpoint, Event, Opened, Persist, Send
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.messages import classify, transfer_option

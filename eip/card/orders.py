@@ -9,10 +9,10 @@ import random
 
 from eip.protocol import constants as c
 from eip.protocol.model import EnergyTcp, PoolFill, PoolOrder
+from eip.protocol.seq import seq_add
 
 RETRY_S = 0.5
 MAX_TRIES = 8
-SEQ = 1 << 32
 
 
 class PoolClient:
@@ -37,7 +37,7 @@ class PoolClient:
         )
         seg = EnergyTcp(self.port, c.PORT_BEE_POOL, self.seq, 0, c.ETCP_ACK | c.ETCP_PSH,
                         self.window, records=(rec,))  # fmt: skip
-        self.seq = (self.seq + 1) % SEQ
+        self.seq = seq_add(self.seq, 1)
         self.orders[order_id] = {
             "order_id": order_id, "pool": pool_ip, "side": c.ORDER_SIDES[side],
             "bee_type": bee_type, "quantity": quantity, "price_micro_per_kbee": price,
@@ -54,7 +54,7 @@ class PoolClient:
             answered.append(entry[3])
             self.orders[entry[3]]["state"] = "answered"
         elif seg.records:  # an unsolicited fill: acknowledge it
-            ack = (seg.seq + len(seg.records)) % SEQ
+            ack = seq_add(seg.seq, len(seg.records))
             replies.append(EnergyTcp(self.port, c.PORT_BEE_POOL, self.seq, ack, c.ETCP_ACK,
                                      self.window))  # fmt: skip
         if (src_ip, seg.seq) in self.seen:

@@ -99,7 +99,7 @@ def run_card(args: argparse.Namespace) -> int:
 
 
 def run_key(args: argparse.Namespace) -> int:
-    from eip.card.keys import CardKey
+    from eip.etcp.keys import CardKey
 
     key = CardKey.load_or_create(Path(args.state_dir) / "key.pem")
     print(key.public_bytes.hex())

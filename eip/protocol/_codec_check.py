@@ -38,6 +38,7 @@ from eip.protocol.model import (
     UnknownOption,
     Unreachable,
 )
+from eip.protocol.seq import SEQ_HALF, seq_add, seq_sub
 
 _RANGES = {
     "B": (0, 0xFF),
@@ -143,8 +144,6 @@ RECORD_NAMES = {
     Signature: "sig",
     Receipt: "rcpt",
 }
-_SEQ_MOD = 0xFFFFFFFF
-_HALF = 1 << 31
 
 
 def bee_problem(b: Bee) -> tuple[str, str] | None:
@@ -203,10 +202,10 @@ def delivery_problem(records, seq: int, ack: int, flags: int) -> tuple[int, str,
         if not flags & ETCP_ACK:
             return first, "", "a segment with RCPT records is an ACK (R7.10)"
         for i, r in enumerate(records):
-            span = (r.end_seq - r.start_seq) & _SEQ_MOD
-            if span >= _HALF:
+            span = seq_sub(r.end_seq, r.start_seq)
+            if span >= SEQ_HALF:
                 return i, "start_seq", f"range [{r.start_seq}, {r.end_seq}) is inverted (R7.10)"
-            if (ack - r.end_seq) & _SEQ_MOD >= _HALF:
+            if seq_sub(ack, r.end_seq) >= SEQ_HALF:
                 return i, "end_seq", f"{r.end_seq} is beyond the acknowledgment {ack} (R7.10)"
         return None
     units = 0
@@ -221,11 +220,11 @@ def delivery_problem(records, seq: int, ack: int, flags: int) -> tuple[int, str,
                 return i, "", "a SIG must be the last record of its segment (R7.9)"
             if not data:
                 return i, "", "a SIG closes a data segment: it needs records before it (R6.7)"
-            end = (seq + units) & _SEQ_MOD
+            end = seq_add(seq, units)
             if r.end_seq != end:
                 return i, "end_seq", f"{r.end_seq} != seq + units of the segment = {end} (R7.9)"
-            span = (r.end_seq - r.start_seq) & _SEQ_MOD
-            if span >= _HALF or (seq - r.start_seq) & _SEQ_MOD > span:
+            span = seq_sub(r.end_seq, r.start_seq)
+            if span >= SEQ_HALF or seq_sub(seq, r.start_seq) > span:
                 return i, "start_seq", f"{r.start_seq} is not at or before seq {seq} (R7.9)"
         else:
             units += 1

@@ -106,9 +106,9 @@ print(n, flush=True)
 
 FORGED = r"""
 import random, select, socket, sys, time
-from eip.card.etcp import Connection
-from eip.card.keys import CardKey
-from eip.card.model import Endpoint, Send
+from eip.etcp.connection import Connection
+from eip.etcp.keys import CardKey
+from eip.etcp.model import Endpoint, Send
 from eip.protocol import codec
 from eip.protocol.model import Bee, EnergyIp, Packet
 my_ip, my_mac, peer_ip, peer_mac, peer_key, qty = sys.argv[1:6] + [int(sys.argv[6])]
@@ -246,7 +246,7 @@ def replay(emu, sender: str, receiver: str, quantity: int = 3000) -> dict:
 
 def forged(emu, attacker: str, target: str, quantity: int = 500) -> dict:
     """The attacker's port sends a transfer signed with a key that is not the attacker card's."""
-    from eip.card.keys import CardKey
+    from eip.etcp.keys import CardKey
     from eip.reliability.faults import credited
 
     a, t = card_of(emu, attacker), card_of(emu, target)

@@ -13,9 +13,9 @@ import random
 import time
 from collections.abc import Callable
 
-from eip.card.etcp import Connection
-from eip.card.keys import CardKey
-from eip.card.model import Closed, Endpoint, Event, Persist, Send
+from eip.etcp.connection import Connection
+from eip.etcp.keys import CardKey
+from eip.etcp.model import Closed, Endpoint, Event, Persist, Send
 from eip.protocol import constants as c
 from eip.protocol.messages import transfer_option
 from eip.protocol.model import Bee, EnergyIp, EnergyTcp, OfferOption, Packet

@@ -3,6 +3,7 @@
 import pytest
 
 from eip.errors import DecodeError, EncodeError
+from eip.etcp.window import records_that_fit, usable_window
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.checksum import internet_checksum
@@ -31,7 +32,6 @@ from eip.protocol.model import (
     Signature,
     UnknownOption,
 )
-from eip.protocol.window import records_that_fit, usable_window
 from eip.sample import sample_exchange
 from tests.conformance.helpers import (
     REC,

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from eip.card.harness import CardProcess, ledger_rows, wait_for
-from eip.card.keys import CardKey
+from eip.etcp.keys import CardKey
 from eip.netns import link, namespaces
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""A deterministic discrete-event simulator for two Energy-TCP connections (eip/card/etcp.py).
+"""A deterministic discrete-event simulator for two Energy-TCP connections (eip/etcp/connection.py).
 
 A virtual clock, a link with loss, duplication, reordering, corruption (dropped as a bad checksum would
 be) and delay, and per node an in-memory "ledger" {(transfer_id, seq): Bee} filled from Persist effects
@@ -11,14 +11,13 @@ import heapq
 import random
 from dataclasses import dataclass, field
 
-from eip.card.etcp import Connection
-from eip.card.keys import CardKey
-from eip.card.model import Closed, Endpoint, Event, Opened, Persist, Send
+from eip.etcp.connection import Connection
+from eip.etcp.keys import CardKey
+from eip.etcp.model import Closed, Endpoint, Event, Opened, Persist, Send
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.model import Bee, EnergyIp, EnergyTcp, Packet
-
-SEQ_MOD = 1 << 32
+from eip.protocol.seq import SEQ_MOD
 
 
 def units(seg: EnergyTcp) -> int:

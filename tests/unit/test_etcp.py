@@ -1,4 +1,4 @@
-"""Energy-TCP connection state machine (eip/card/etcp.py) against a simulated lossy network."""
+"""Energy-TCP connection state machine (eip/etcp/connection.py) against a simulated lossy network."""
 
 import time
 
@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eip.card.etcp import Connection
-from eip.card.etcp_base import MAX_RETRIES, RTO_MAX_S, RTO_MIN_S, Rto
-from eip.card.keys import CardKey
-from eip.card.model import Closed, Endpoint, Event, Opened, Send, TransferInfo
+from eip.etcp.base import MAX_RETRIES, RTO_MAX_S, RTO_MIN_S, Rto
+from eip.etcp.connection import Connection
+from eip.etcp.keys import CardKey
+from eip.etcp.model import Closed, Endpoint, Event, Opened, Send, TransferInfo
 from eip.protocol import constants as c
 from eip.protocol.model import Bee, EnergyTcp, OfferOption, Receipt, RejectOption, Signature
 from tests.unit.etcp_sim import SEQ_MOD, Link, Sim

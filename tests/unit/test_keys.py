@@ -6,8 +6,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from eip.card.keys import CardKey, KeyFileError, verify
 from eip.errors import EipError
+from eip.etcp.keys import CardKey, KeyFileError, verify
 
 SEED = bytes(range(32))
 # RFC 8032 section 7.1 test 1: secret key 9d61b1...7f60 has public key d75a98...511a.

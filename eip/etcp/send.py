@@ -1,4 +1,4 @@
-"""The sender half of an Energy-TCP connection (mixed into eip.card.etcp.Connection).
+"""The sender half of an Energy-TCP connection (mixed into eip.etcp.connection.Connection).
 
 The sender's BEEs are a *plan*: record k covers offsets [k * quantum, min((k + 1) * quantum, total))
 and is the template with that quantity, so any range can be regenerated (and re-signed: Ed25519 is
@@ -10,7 +10,7 @@ and at the point the receiver says it has verified up to (so a record never stra
 
 import hashlib
 
-from eip.card.etcp_base import (
+from eip.etcp.base import (
     CWND_INITIAL,
     CWND_MAX,
     CWND_MIN,
@@ -20,11 +20,12 @@ from eip.card.etcp_base import (
     SIG_EVERY_SEGMENTS,
     TIME_WAIT,
     TIME_WAIT_S,
-    seq_add,
 )
-from eip.card.model import Delivery, Event, Persist
+from eip.etcp.model import Delivery, Event, Persist
+from eip.etcp.window import usable_window, window_limit
 from eip.protocol import constants as c
 from eip.protocol.model import Bee, EnergyTcp, Receipt, Signature
+from eip.protocol.seq import SEQ_MOD, seq_add, seq_sub
 from eip.protocol.signing import bee_record_bytes, delivery_message, receipt_message
 
 
@@ -46,7 +47,7 @@ class SenderHalf:
     def _setup_sender(self, isn: int, template: Bee, quantity: int, quantum: int) -> None:
         if quantum < 1:
             raise ValueError("quantum must be at least 1")
-        self._sender_isn = isn % (1 << 32)
+        self._sender_isn = isn % SEQ_MOD
         self._data_start = seq_add(isn, 1)
         self._template = template
         self._total = quantity
@@ -92,9 +93,12 @@ class SenderHalf:
         return msg, sig
 
     # ------------------------------------------------------------------ sending
+    def _cwnd_units(self) -> int:
+        return int(self._cwnd) * self._quantum * MAX_BEES_PER_SEGMENT
+
     def _limit(self) -> int:
-        w = self._peer_window if self._isp is None else min(self._peer_window, self._isp)
-        return min(w, int(self._cwnd) * self._quantum * MAX_BEES_PER_SEGMENT)
+        """BEE units allowed in flight: the dynamic limit (R6.5), capped by the congestion window."""
+        return min(window_limit(self._peer_window, self._isp), self._cwnd_units())
 
     def _grow_cwnd(self, acked_units: int) -> None:
         acked = acked_units / (self._quantum * MAX_BEES_PER_SEGMENT)
@@ -112,13 +116,15 @@ class SenderHalf:
         out: list = []
         if self.state != ESTABLISHED:
             return out
-        limit, quantum, total = self._limit(), self._quantum, self._total
+        quantum, total = self._quantum, self._total
         ds = self._data_start
         range_start = self._snd_nxt
         segs = 0
+        # What the window allows now (R6.5); each record sent below takes its units from it.
+        usable = usable_window(self._snd_una, self._snd_nxt, self._peer_window, self._isp,
+                               self._cwnd_units())  # fmt: skip
         while self._snd_nxt < total:
             start = pos = self._snd_nxt
-            usable = limit - (pos - self._snd_una)
             stop = self._align if pos < self._align <= total else total
             bees = []
             while len(bees) < MAX_BEES_PER_SEGMENT and pos < stop:
@@ -212,7 +218,7 @@ class SenderHalf:
             return out
         idle_before = self._snd_una == self._snd_nxt
         self._peer_window = seg.window
-        ack_off = (seg.ack - self._data_start) % (1 << 32)
+        ack_off = seq_sub(seg.ack, self._data_start)
         if self._snd_una < ack_off <= self._total:
             self._align = max(self._align, ack_off)
         una_before = self._snd_una
@@ -236,7 +242,7 @@ class SenderHalf:
         rcpts = []
         for r in seg.records:
             if type(r) is Receipt:
-                s, e = (r.start_seq - ds) % (1 << 32), (r.end_seq - ds) % (1 << 32)
+                s, e = seq_sub(r.start_seq, ds), seq_sub(r.end_seq, ds)
                 if s < e <= total and self._aligned(s) and self._aligned(e):
                     rcpts.append((s, e, r.signature))
         rcpts.sort()
@@ -264,9 +270,7 @@ class SenderHalf:
                          self._adv_window())  # fmt: skip
 
     def _resume_sender(self, now, info) -> list:
-        self._snd_una = self._snd_nxt = self._snd_max = (info.next_seq - self._data_start) % (
-            1 << 32
-        )
+        self._snd_una = self._snd_nxt = self._snd_max = seq_sub(info.next_seq, self._data_start)
         # The receiver's window is unknown until it answers: one record meanwhile (a range of one
         # record never straddles its rcv_verified).
         self._peer_window = self._quantum

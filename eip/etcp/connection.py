@@ -1,37 +1,38 @@
 """The Energy-TCP connection of the Energy Internet Card, as a plain deterministic object.
 
 A `Connection` never touches a socket, a clock or a thread: the daemon gives it the time and the segments
-it receives, and it returns effects (eip/card/model.py) to apply in order: `Opened`, `Persist`, `Send`,
+it receives, and it returns effects (eip/etcp/model.py) to apply in order: `Opened`, `Persist`, `Send`,
 `Event`, `Closed`. Design: docs/card.md (transfers, flights, SIG/RCPT, crash safety).
 
 Internally every position in the sender's sequence space is an *offset* from the first data unit
 (sender ISN + 1), a plain integer in [0, quantity_total]; segments carry the values modulo 2^32.
 
-The sender half lives in eip/card/etcp_send.py, the receiver half in eip/card/etcp_recv.py; this module
+The sender half lives in eip/etcp/send.py, the receiver half in eip/etcp/recv.py; this module
 holds the constructors, the dispatch and the handshake/close logic shared by both.
 """
 
-from eip.card import etcp_base as b
-from eip.card.etcp_base import (
+from eip.etcp import base as b
+from eip.etcp.base import (
     CLOSED,
+    DSCP_DEFAULT,
     ESTABLISHED,
     FIN_WAIT,
     LAST_ACK,
     MAX_RETRIES,
-    SEQ_MOD,
+    REJECT_CANCELLED,
     SYN_RCVD,
     SYN_SENT,
     TIME_WAIT,
     Rto,
-    Verifier,
-    seq_add,
 )
-from eip.card.etcp_recv import ReceiverHalf
-from eip.card.etcp_send import SenderHalf
-from eip.card.model import Closed, Endpoint, Event, Opened, Send, TransferInfo, transfer_id
+from eip.etcp.keys import Verifier
+from eip.etcp.model import Closed, Endpoint, Event, Opened, Send, TransferInfo, transfer_id
+from eip.etcp.recv import ReceiverHalf
+from eip.etcp.send import SenderHalf
 from eip.protocol import constants as c
 from eip.protocol.messages import reject_segment
 from eip.protocol.model import Bee, EnergyTcp, OfferOption, RejectOption, RequestOption
+from eip.protocol.seq import SEQ_MOD, seq_add
 
 __all__ = ["Connection"]
 
@@ -51,10 +52,13 @@ def _reject_detail(seg: EnergyTcp) -> str:
 class Connection(SenderHalf, ReceiverHalf):
     """One transfer (docs/card.md): moves BEEs one way, from the sender to the receiver."""
 
-    def __init__(self, now, role, local, remote, sign, peer_key, window):
+    def __init__(self, now, role, local, remote, sign, peer_key, window, dscp=DSCP_DEFAULT):
         self.role = role  # "send" or "receive"
         self.local: Endpoint = local
         self.remote: Endpoint = remote
+        # What demultiplexes the peer's segments to this connection: (peer MAC, peer port, our port).
+        self.key = (remote.mac, remote.port, local.port)
+        self.dscp = dscp  # the DSCP of every segment this connection sends (priority class, R3.3)
         self.sign = sign
         self.peer_key = peer_key
         self._verify = Verifier(peer_key)
@@ -99,9 +103,10 @@ class Connection(SenderHalf, ReceiverHalf):
     def open_offer(
         cls, now, local: Endpoint, remote: Endpoint, template: Bee, quantity: int, quantum: int,
         isn: int, sign, peer_key, window: int, deadline_s=0, priority=0, emergency=0,
+        dscp=DSCP_DEFAULT,
     ):  # fmt: skip
         """Active open as the sender: SYN with an offer option (push)."""
-        conn = cls(now, "send", local, remote, sign, peer_key, window)
+        conn = cls(now, "send", local, remote, sign, peer_key, window, dscp)
         conn._setup_sender(isn, template, quantity, quantum)
         conn.transfer_id = transfer_id(local, remote, isn)
         opt = OfferOption(quantity, template.start_s, template.end_s, deadline_s,
@@ -112,13 +117,14 @@ class Connection(SenderHalf, ReceiverHalf):
     def open_request(
         cls, now, local: Endpoint, remote: Endpoint, bee_type: int, quantity: int, isn: int, sign,
         peer_key, window: int, start_s=0, end_s=0, deadline_s=0, priority=0, emergency=0,
+        dscp=DSCP_DEFAULT,
     ):  # fmt: skip
         """Active open as the receiver: SYN with a request option (pull).
 
         The transfer id contains the sender's ISN, unknown until the Accept: until then
         `transfer_id` is provisional (`...#?`); `Opened` carries the final one.
         """
-        conn = cls(now, "receive", local, remote, sign, peer_key, window)
+        conn = cls(now, "receive", local, remote, sign, peer_key, window, dscp)
         conn._total = quantity
         conn._template = Bee(bee_type=bee_type, start_s=start_s, end_s=end_s)
         conn._quantum = 0
@@ -179,7 +185,7 @@ class Connection(SenderHalf, ReceiverHalf):
     @classmethod
     def resume(
         cls, now, info: TransferInfo, local: Endpoint, remote_ip: str, sign, peer_key,
-        window: int, receipts=(),
+        window: int, receipts=(), dscp=DSCP_DEFAULT,
     ):  # fmt: skip
         """Reopen a transfer after a restart, from what the ledger holds (`info.next_seq`).
 
@@ -187,10 +193,10 @@ class Connection(SenderHalf, ReceiverHalf):
         (rcv_verified), with the RCPT of the last delivery record if `receipts` gives it
         (((start_seq, end_seq, sender_sig, receiver_sig), ...) from the ledger's records); without
         receipts it re-acknowledges without RCPT, and answers the sender's retransmissions of
-        already-credited ranges with fresh RCPTs (etcp_recv.py), crediting nothing twice.
+        already-credited ranges with fresh RCPTs (eip/etcp/recv.py), crediting nothing twice.
         """
         remote = Endpoint(info.peer_mac, remote_ip, info.peer_port)
-        conn = cls(now, info.role, local, remote, sign, peer_key, window)
+        conn = cls(now, info.role, local, remote, sign, peer_key, window, dscp)
         conn.transfer_id = info.transfer_id
         conn.opened_s = info.opened_s
         if info.role == "send":
@@ -247,7 +253,7 @@ class Connection(SenderHalf, ReceiverHalf):
             return []
         if self.role == "send" and self.state == ESTABLISHED and self._snd_una >= self._total:
             return self._start_fin(now)
-        rst = self._rst(RejectOption(10, 0))
+        rst = self._rst(RejectOption(REJECT_CANCELLED, 0))
         return [self._send(rst), *self._closed("cancelled")]
 
     def on_segment(self, now, seg: EnergyTcp, src_ip: str) -> list:

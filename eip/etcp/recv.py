@@ -1,4 +1,4 @@
-"""The receiver half of an Energy-TCP connection (mixed into eip.card.etcp.Connection).
+"""The receiver half of an Energy-TCP connection (mixed into eip.etcp.connection.Connection).
 
 BEEs are held by offset in `_buf` (out of order too, bounded by the advertised window; already-credited
 ones are kept one window back so a retransmitted range can be re-verified). A SIG whose range starts at
@@ -15,18 +15,18 @@ e.g. by a restarted sender) is verified again and answered with a fresh RCPT; no
 
 from bisect import bisect_right
 
-from eip.card.etcp_base import (
+from eip.etcp.base import (
     DONE_LINGER_S,
     ESTABLISHED,
     LAST_ACK,
     MAX_FORGED,
     MAX_RCPTS_PER_ACK,
-    SEQ_MOD,
-    seq_add,
+    REJECT_UNAUTHORIZED,
 )
-from eip.card.model import Delivery, Event, Persist
+from eip.etcp.model import Delivery, Event, Persist
 from eip.protocol import constants as c
 from eip.protocol.model import Bee, EnergyTcp, Receipt, RejectOption, Signature
+from eip.protocol.seq import SEQ_MOD, seq_add
 from eip.protocol.signing import delivery_message, receipt_message, records_digest
 
 _MAX_PENDING = 256
@@ -266,7 +266,7 @@ class ReceiverHalf:
         ds = self._data_start
         out.append(Event("forged", self.transfer_id, f"[{seq_add(ds, s)}, {seq_add(ds, e)})"))
         if self._forged >= MAX_FORGED:
-            out.append(self._send(self._rst(RejectOption(6, 0))))
+            out.append(self._send(self._rst(RejectOption(REJECT_UNAUTHORIZED, 0))))
             out += self._closed("forged")
 
     def _receiver_timeout(self, now) -> list:

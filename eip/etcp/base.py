@@ -1,12 +1,14 @@
-"""Shared parts of the Energy-TCP connection: constants, the RFC 6298 RTO estimator, sequence helpers.
+"""Shared parts of the Energy-TCP connection: constants, states and the RFC 6298 RTO estimator.
 
-See eip/card/etcp.py for the state machine itself.
+See eip/etcp/connection.py for the state machine itself; sequence arithmetic is eip/protocol/seq.py.
 """
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from eip.protocol import constants as c
+from eip.protocol.seq import SEQ_MOD, seq_add, seq_sub
 
-SEQ_MOD = 1 << 32
+__all__ = ["SEQ_MOD", "seq_add", "seq_sub"]  # re-exported with the tunables
+
+DSCP_DEFAULT = c.PRIORITY_CLASSES[1]  # segments of a transfer not opened with its own priority
 MAX_BEES_PER_SEGMENT = (
     1  # a fixed BEE quantum per data segment: packet rate is power (docs/card.md)
 )
@@ -34,10 +36,6 @@ TIME_WAIT = "TIME_WAIT"  # sender: final ACK sent, still answering a retransmitt
 CLOSED = "CLOSED"
 
 
-def seq_add(seq: int, n: int) -> int:
-    return (seq + n) % SEQ_MOD
-
-
 class Rto:
     """Retransmission timeout per RFC 6298 with Karn's rule (the caller only samples clean segments)."""
 
@@ -61,24 +59,15 @@ class Rto:
         self.rto = min(RTO_MAX_S, 2 * self.rto)
 
 
-class Verifier:
-    """Ed25519 verification with one peer's public key; an unknown or malformed key verifies nothing."""
-
-    __slots__ = ("_pub",)
-
-    def __init__(self, key: bytes | None) -> None:
-        self._pub = None
-        if key is not None:
-            try:
-                self._pub = Ed25519PublicKey.from_public_bytes(bytes(key))
-            except ValueError:
-                self._pub = None
-
-    def __call__(self, sig: bytes, msg: bytes) -> bool:
-        if self._pub is None:
-            return False
-        try:
-            self._pub.verify(bytes(sig), msg)
-        except InvalidSignature:
-            return False
-        return True
+# Reject reasons of the reject option (R6.11), by name (values: eip.protocol.constants.REJECT_REASONS).
+REJECT_INSUFFICIENT_SUPPLY = 1
+REJECT_STATIC_LIMIT = 2
+REJECT_DYNAMIC_LIMIT = 3
+REJECT_DEADLINE_INFEASIBLE = 4
+REJECT_NO_SERVICE = 5
+REJECT_UNAUTHORIZED = 6
+REJECT_BUSY = 7
+REJECT_MALFORMED = 8
+REJECT_ISLANDED = 9
+REJECT_CANCELLED = 10
+REJECT_OTHER = 255
