@@ -11,20 +11,9 @@ import time
 
 from eip.bench import goal
 from eip.errors import EipError
+from eip.proc import rss_kib
 
 SIZES = {10: (2, 5), 50: (5, 10), 200: (10, 20)}
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process, KiB (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _pid_of(name: str) -> int:

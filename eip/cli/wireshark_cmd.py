@@ -6,22 +6,14 @@ Wireshark personal Lua plugin folder, where Wireshark and tshark load it at star
 
 import argparse
 import shutil
-from importlib import resources
 from pathlib import Path
 
 from eip.errors import EipError
+from eip.wireshark import DISSECTOR_NAME, dissector_path
 
 # Personal Lua plugins of Wireshark >= 2.6 on Linux and macOS (Help > About > Folders in Wireshark).
 PERSONAL_PLUGIN_DIR = Path("~/.local/lib/wireshark/plugins")
-DISSECTOR_NAME = "eip.lua"
-
-
-def dissector_path() -> Path:
-    """Path of the Lua dissector shipped with the installed eip package."""
-    path = Path(str(resources.files("eip").joinpath("wireshark", DISSECTOR_NAME)))
-    if not path.is_file():
-        raise EipError(f"the Wireshark dissector is missing from the eip package: {path}")
-    return path
+__all__ = ["DISSECTOR_NAME", "PERSONAL_PLUGIN_DIR", "dissector_path", "install", "register", "run"]
 
 
 def install(directory: Path | None = None) -> Path:

@@ -106,7 +106,7 @@ class Emulation:
         self.controller = subprocess.Popen(
             cmd, stdout=self._controller_log, stderr=subprocess.STDOUT, env=env
         )
-        self._wait_listening()
+        self.wait_listening()
         self.timings["controller_s"] = time.perf_counter() - t0
         self.net = EnergyNetwork(self.topo, controller=("127.0.0.1", self.port),
                                  state_root=self.state_root, start_cards=False)  # fmt: skip
@@ -132,7 +132,8 @@ class Emulation:
             proc = self.net.host(router.name).popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
             self.pool_procs.append(proc)
 
-    def _wait_listening(self, timeout_s: float = 30.0) -> None:
+    def wait_listening(self, timeout_s: float = 30.0) -> None:
+        """Wait until the controller accepts connections on its port (EipError if it exits or times out)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.controller.poll() is not None:

@@ -83,7 +83,7 @@ def restart_controller(emu, timeout_s: float = 60.0) -> dict:
     emu.status_path.unlink(missing_ok=True)
     t0 = time.monotonic()
     emu.controller = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    emu._wait_listening()
+    emu.wait_listening()
     emu.wait_switches(timeout_s)
     return {"fault": "restart controller", "pid": emu.controller.pid,
             "resync_s": round(time.monotonic() - t0, 2)}  # fmt: skip

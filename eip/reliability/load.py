@@ -23,7 +23,7 @@ def _cpu_s(pid: int) -> float:
 
 
 def _rss_mib(pid: int) -> float:
-    from eip.bench.scale import rss_kib
+    from eip.proc import rss_kib
 
     return round(rss_kib(pid) / 1024, 1)
 

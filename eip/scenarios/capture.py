@@ -59,7 +59,7 @@ def lan_taps(emulation) -> list[Tap]:
 
 def tshark_command(pcap: Path) -> list[str]:
     """The tshark command line that opens `pcap` with the eip dissector."""
-    from eip.cli.wireshark_cmd import dissector_path
+    from eip.wireshark import dissector_path
 
     return ["tshark", "-X", f"lua_script:{dissector_path()}", "-r", str(pcap)]
 

@@ -1,0 +1,13 @@
+"""What /proc tells about a process: its resident memory (for benchmarks and load reports)."""
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, KiB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
