@@ -11,10 +11,9 @@ Design, numbers and the quota bound: docs/controller.md.
 
 import logging
 import math
-from dataclasses import dataclass
 
 from eip.errors import DecodeError, EipError, EncodeError
-from eip.net.plan import CardNode, NetworkPlan
+from eip.net.plan import NetworkPlan
 from eip.protocol import constants as c
 from eip.protocol.codec import decode_frame, encode_frame
 from eip.protocol.messages import window_update_segment
@@ -22,20 +21,23 @@ from eip.protocol.model import EnergyIp, LimitExceeded, Packet, StaticLimitNotic
 from eip.protocol.path import error_for
 from eip.sdn import ofmsg
 from eip.sdn import pipeline as pl
+from eip.sdn.isp_link import DYNAMIC_CHANGE, IspLink, window_moved
 from eip.sdn.limits import LimitTable
+from eip.sdn.pipeline import K_IMPORT, PRI_IMPORT
+from eip.sdn.sden_punt import SDEN_RATE_PKTPS, SdenPunt
+from eip.sdn.usage import MARGIN_POLLS, CardState, burst_packets, quota_used_up
 
 log = logging.getLogger(__name__)
 
-PUNT_RATE_PKTPS = (
-    20  # packets/s a switch may send to the controller (quota-blocked and islanded traffic)
-)
-MARGIN_POLLS = 2  # block when used + rate x quantum x MARGIN_POLLS x poll_s >= quota
-# With an ISP: a counted table-2 rule per card on its own switch (eth_dst = card, proto 253 -> its port),
-# just above the L2 rule, so the controller meters what each card imports. Kind 0x84 is a COUNTED kind.
-K_IMPORT = 0x84
-PRI_IMPORT = pl.PRI_L2 + 1
-SDEN_RATE_PKTPS = 500  # packets/s a LAN switch may punt to the energy server
-DYNAMIC_CHANGE = 0.10  # a dynamic window is re-sent when it moves by more than 10 %
+# packets/s a switch may send to the controller (quota-blocked and islanded traffic)
+PUNT_RATE_PKTPS = 20
+# Also importable from here: the import rule's cookie kind and priority (eip.sdn.pipeline), the
+# energy server's punt rate (eip.sdn.sden_punt), the quota margin (eip.sdn.usage) and the dynamic
+# window change (eip.sdn.isp_link).
+__all__ = [
+    "DYNAMIC_CHANGE", "K_IMPORT", "MARGIN_POLLS", "PRI_IMPORT", "PUNT_RATE_PKTPS", "SDEN_RATE_PKTPS",
+    "CardState", "EnergyController", "guarded",
+]  # fmt: skip
 
 
 def guarded(method):
@@ -51,22 +53,6 @@ def guarded(method):
     wrapper.__name__ = method.__name__
     wrapper.__doc__ = method.__doc__
     return wrapper
-
-
-@dataclass
-class CardState:
-    card: CardNode
-    no: int
-    export_bee: int  # quota per period
-    import_bee: int
-    rate_pktps: int  # meter rate in force
-    window_bee: int | None = None  # dynamic limit (WUP) in force, None = static rate
-    period_packets: int = 0  # counted (passed the meter) this period
-    import_packets: int = 0  # protocol 253 delivered to it this period (with an ISP only)
-    period_rate_max: int = 0  # the highest meter rate in force this period (for the ISP's metering)
-    allowed_packets: int = 0  # counted since the controller started
-    blocked: bool = False
-    quota_blocks: int = 0
 
 
 class EnergyController:
@@ -109,20 +95,24 @@ class EnergyController:
         self.next_poll = 0.0
         self.stats_replies = 0
         # The Energy ISP (eip.isp.isp.EnergyIsp or alike): at each period boundary it gets the metered
-        # BEE per card (`period_boundary`) and hands back the next period's limits (`limit_table`); at
-        # each poll it gives dynamic windows (`dynamic_windows`). None: the static LimitTable only.
+        # BEE per card and hands back the next period's limits; at each poll it gives dynamic windows
+        # (eip.sdn.isp_link). None: the static LimitTable only.
         self.isp = isp
+        self.isp_link = IspLink(isp, burst_s) if isp is not None else None
         # The SDEN energy server (eip.sdn.sden_service.SdenService): protocol 253 to its address is
-        # punted to the controller and answered by packet-out. None: no energy server.
+        # punted to the controller and answered by packet-out (eip.sdn.sden_punt). None: no server.
         self.sden = sden
         self.sden_meter = self.topo.punt_meter + 1
-        self.period_t0: float | None = None
-        self.isp_errors = 0
+        self.sden_punt = SdenPunt(sden, self.sden_meter, self._locate) if sden is not None else None
+
+    @property
+    def isp_errors(self) -> int:
+        return self.isp_link.errors if self.isp_link is not None else 0
 
     # ----------------------------------------------------------------------------------- helpers
 
     def burst(self, rate_pktps: int) -> int:
-        return max(1, math.ceil(rate_pktps * self.burst_s))
+        return burst_packets(rate_pktps, self.burst_s)
 
     def _card(self, card: str) -> CardState | None:
         st = self.cards.get(card.lower())
@@ -132,6 +122,13 @@ class EnergyController:
 
     def _dpid(self, sw: str) -> int:
         return self.topo.switches[sw].dpid
+
+    def _locate(self, ip: str) -> tuple[int, int, str] | None:
+        """(dpid, port, mac) of the card with this address, if its switch is up."""
+        st = next((x for x in self.cards.values() if x.card.ip == ip), None)
+        if st is None or self._dpid(st.card.switch) not in self.up:
+            return None
+        return self._dpid(st.card.switch), st.card.port, st.card.mac
 
     def _isp_packet(self, dst_ip: str, payload, node_id: int = 0) -> Packet:
         header = EnergyIp(0, c.EIP_FLAG_ISP, self.isp_mac, node_id, self.period)
@@ -170,7 +167,7 @@ class EnergyController:
                 )
         flows = pl.base_flows(topo, sw, self.vpp_limited)
         if self.isp is not None:
-            flows += [self._import_flow(self.cards[c.mac.lower()]) for c in topo.cards_on[sw]]
+            flows += [pl.import_flow(c, self.cards[c.mac.lower()].no) for c in topo.cards_on[sw]]
         flows += [pl.unregistered_port_flow(topo, sw, p) for p in sorted(self.extra_ports[sw])]
         flows += [
             pl.quota_block_flow(topo, st.card)
@@ -182,46 +179,14 @@ class EnergyController:
             flows += [f for s, f in pl.island_flows(topo, r, vpp in self.vpp_limited) if s == sw]
         return meters, flows
 
-    def _import_flow(self, st: CardState):
-        """Counts the protocol 253 packets delivered to a card (its imports), then forwards them."""
-        return ofmsg.flow_add(
-            pl.T_FORWARD, PRI_IMPORT, {"eth_dst": st.card.mac.lower(), **pl.P253},
-            actions=[ofmsg.output(st.card.port)], cookie=pl.cookie(K_IMPORT, st.no),
-        )  # fmt: skip
-
     # ------------------------------------------------------------------------------------ ISP
-
-    def _metered_export_bee(self, st: CardState, elapsed_s: float) -> int:
-        """The card's export this period for the ISP: counted, but no more than its meter can pass.
-
-        OVS userspace credits a datapath flow's packets to every rule it crossed, also when a meter
-        dropped them, so the ACCT count of a card sending above its rate is too high. The meter passes
-        at most rate x T + burst packets in T seconds, and that caps the figure handed to the ISP
-        (the quota check keeps the raw, conservative count).
-        """
-        rate = max(st.period_rate_max, st.rate_pktps)
-        cap = math.ceil(rate * elapsed_s) + self.burst(rate)
-        return min(st.period_packets, cap) * self.limits.quantum_bee
 
     def _isp_boundary(self, period: int, now: float) -> list:
         """Give the ISP the last period's metering, take its limits for `period`: meter-modifies."""
-        if self.isp is None:
+        if self.isp_link is None:
             return []
-        last = getattr(self.isp, "last", None)
-        if last is not None and last.period == period:
-            return []  # already computed (e.g. period 0, before the controller started)
-        q = self.limits.quantum_bee
-        elapsed = 0.0 if self.period_t0 is None else max(0.0, now - self.period_t0)
-        exported = {mac: self._metered_export_bee(st, elapsed) for mac, st in self.cards.items()}
-        imported = {mac: st.import_packets * q for mac, st in self.cards.items()}
-        try:
-            self.isp.period_boundary(period, exported, imported, elapsed)
-            table = self.isp.limit_table()
-        except Exception:
-            self.isp_errors += 1
-            log.exception("ISP failed at period %d: the limits in force stay", period)
-            return []
-        return self._apply_table(table)
+        table = self.isp_link.boundary(period, self.cards, self.limits.quantum_bee, now)
+        return [] if table is None else self._apply_table(table)
 
     def _apply_table(self, table: LimitTable) -> list:
         """Adopt a new limit table: quotas, and meter-modifies for every rate that changed."""
@@ -257,26 +222,15 @@ class EnergyController:
 
     def _isp_dynamic(self, now: float) -> list:
         """The ISP's dynamic windows from this period's usage so far; re-sent when they move > 10 %."""
-        if self.isp is None or self.period_t0 is None:
+        if self.isp_link is None:
             return []
-        elapsed = max(0.0, now - self.period_t0)
-        exported = {mac: self._metered_export_bee(st, elapsed) for mac, st in self.cards.items()}
-        try:
-            windows = self.isp.dynamic_windows(exported, elapsed)
-        except Exception:
-            self.isp_errors += 1
-            log.exception("ISP dynamic limits failed")
-            return []
+        windows = self.isp_link.windows(self.cards, self.limits.quantum_bee, now)
         out = []
         for mac, window in sorted(windows.items()):
             st = self._card(str(mac))
             if st is None or window is None:
                 continue
-            # with no window in force, compare with the static limit spread evenly (BEE per second)
-            current = st.window_bee
-            if current is None:
-                current = st.export_bee / self.limits.period_s
-            if abs(int(window) - current) > DYNAMIC_CHANGE * max(current, 1):
+            if window_moved(st, window, self.limits.period_s):
                 out += self.set_dynamic_limit(st.card.mac, int(window), now)
         return out
 
@@ -293,18 +247,14 @@ class EnergyController:
         self.flow_counts = {k: v for k, v in self.flow_counts.items() if k[0] != dpid}
         out = [(dpid, ofmsg.flow_delete()), (dpid, ofmsg.meter_delete()), (dpid, ofmsg.barrier())]
         meters, flows = self._meter_flows(s.name)
-        sden_here = self.sden is not None and bool(self.topo.cards_on[s.name])
+        sden_here = self.sden_punt is not None and bool(self.topo.cards_on[s.name])
         if sden_here:  # the energy server's own punt meter, so a flood cannot starve it
-            meters.append(ofmsg.meter_add(self.sden_meter, SDEN_RATE_PKTPS, SDEN_RATE_PKTPS))
+            meters.append(self.sden_punt.meter())
         out += [(dpid, m) for m in meters]
         out.append((dpid, ofmsg.barrier()))
         out += [(dpid, f) for f in flows]
         if sden_here:
-            match = {**pl.P253, "ipv4_dst": self.sden.ip}
-            punt = ofmsg.flow_add(pl.T_FORWARD, PRI_IMPORT + 1, match,
-                                  actions=[ofmsg.output(ofmsg.CONTROLLER)],
-                                  meter_id=self.sden_meter)  # fmt: skip
-            out.append((dpid, punt))
+            out.append((dpid, self.sden_punt.punt_flow()))
         out.append((dpid, ofmsg.port_desc_request()))
         if self.period_started:
             for card in self.topo.cards_on[s.name]:
@@ -319,19 +269,19 @@ class EnergyController:
     @guarded
     def tick(self, now: float) -> list:
         """Call often (e.g. every poll_s): at a period boundary lift quota blocks, reset usage, send notices."""
-        sden_out = self._sden_out(self.sden.on_timer(now)) if self.sden is not None else []
+        sden_out = self.sden_punt.on_timer(now) if self.sden_punt is not None else []
         period = self.limits.period(now)
         if self.period_started and period == self.period:
             return sden_out
         self.period, self.period_started = period, True
         # meter-modifies first, so a lifted block meets the new rate
         out = self._isp_boundary(period, now)
-        self.period_t0 = now
+        if self.isp_link is not None:
+            self.isp_link.period_t0 = now
         for dpid in sorted(self.up):
             out.append((dpid, ofmsg.flow_delete(cookie=pl.K_QUOTA << 56, cookie_mask=pl.KIND_MASK)))
         for st in self.cards.values():
-            st.blocked, st.period_packets, st.import_packets = False, 0, 0
-            st.period_rate_max = st.rate_pktps
+            st.start_period()
             out += self._notice(st)
         return sden_out + out
 
@@ -377,14 +327,12 @@ class EnergyController:
         return out
 
     def _check_quota(self, st: CardState) -> list:
-        q = self.limits.quantum_bee
-        used = st.period_packets * q
-        margin = st.rate_pktps * q * MARGIN_POLLS * self.poll_s
-        if st.blocked or used + margin < st.export_bee:
+        if not quota_used_up(st, self.limits.quantum_bee, self.poll_s):
             return []
         st.blocked = True
         st.quota_blocks += 1
         dpid = self._dpid(st.card.switch)
+        used = st.period_packets * self.limits.quantum_bee
         log.info(
             "card %s: quota %d BEE used up (%d counted), blocked", st.card.name, st.export_bee, used
         )
@@ -468,8 +416,8 @@ class EnergyController:
         except (DecodeError, TypeError) as exc:
             log.info("packet-in on %s:%s not an Energy packet: %s", s.name, in_port, exc)
             return []
-        if self.sden is not None:
-            answered = self._sden_packet_in(data, now)
+        if self.sden_punt is not None:
+            answered = self.sden_punt.packet_in(data, now)
             if answered is not None:
                 return answered
         error = self._error_for(s.name, in_port, dst_mac, src_mac)
@@ -489,27 +437,6 @@ class EnergyController:
             return []
         return [(dpid, ofmsg.packet_out(frame, in_port))]
 
-    def _sden_packet_in(self, data: bytes, now: float) -> list | None:
-        """Hand a packet for the energy server to it; None if the packet is not for the server."""
-        try:
-            pkt = decode_frame(data)[2]
-        except DecodeError:
-            return None
-        if pkt.dst != self.sden.ip:
-            return None
-        return self._sden_out(self.sden.on_packet(pkt, now))
-
-    def _sden_out(self, packets) -> list:
-        """Packet-outs of the energy server's answers, each out of its card's switch port."""
-        out = []
-        for answer in packets:
-            st = next((x for x in self.cards.values() if x.card.ip == answer.dst), None)
-            if st is None or self._dpid(st.card.switch) not in self.up:
-                continue
-            frame = encode_frame(answer, self.sden.mac, st.card.mac)
-            out.append((self._dpid(st.card.switch), ofmsg.packet_out(frame, st.card.port)))
-        return out
-
     def _error_for(self, sw: str, in_port: int, dst_mac: str, src_mac: str):
         st = self.cards.get(src_mac)
         if st is not None and st.blocked and st.card.switch == sw and st.card.port == in_port:
@@ -527,15 +454,7 @@ class EnergyController:
     def status(self) -> dict:
         """Counters, JSON-serialisable."""
         q = self.limits.quantum_bee
-        cards = {
-            st.card.name: {
-                "mac": st.card.mac, "ip": st.card.ip, "switch": st.card.switch, "port": st.card.port,
-                "allowed_packets": st.allowed_packets, "used_bee": st.period_packets * q,
-                "quota_bee": st.export_bee, "import_bee": st.import_bee, "rate_pktps": st.rate_pktps,
-                "window_bee": st.window_bee, "blocked": st.blocked, "quota_blocks": st.quota_blocks,
-            }
-            for st in self.cards.values()
-        }  # fmt: skip
+        cards = {st.card.name: st.status(q) for st in self.cards.values()}
         switches = {}
         for s in self.plan.switches:
             spoofed = {
@@ -557,15 +476,11 @@ class EnergyController:
             "cards": cards, "switches": switches, "islanded": sorted(self.islanded),
             "stats_replies": self.stats_replies, "epoch_s": self.limits.epoch_s,
         }  # fmt: skip
-        if self.isp is not None:
+        if self.isp_link is not None:
             for st in self.cards.values():
                 cards[st.card.name]["import_used_bee"] = st.import_packets * q
                 cards[st.card.name]["meter_id"] = self.topo.card_meter(st.no)
-            try:
-                out["isp"] = self.isp.status() | {"errors": self.isp_errors}
-            except Exception:
-                log.exception("ISP status failed")
-                out["isp"] = {"errors": self.isp_errors}
+            out["isp"] = self.isp_link.status()
         if self.sden is not None:
             out["sden"] = self.sden.status()
         return out

@@ -33,11 +33,16 @@ PRI_MISS, PRI_PASS, PRI_UNREG_ANY, PRI_PORT_DROP, PRI_TRUSTED, PRI_ALLOW, PRI_QU
     400,
 )
 PRI_L2, PRI_ARP_FLOOD, PRI_UPLINK, PRI_ISLAND_PUNT, PRI_ISLAND_LAN = 100, 150, 200, 300, 310
+# With an ISP: a counted table-2 rule per card on its own switch (eth_dst = card, proto 253 -> its port),
+# just above the L2 rule, so the controller meters what each card imports. With an energy server: its
+# punt rule just above that.
+PRI_IMPORT = PRI_L2 + 1
+PRI_SDEN = PRI_IMPORT + 1
 
 # Cookie kinds (bits 56..63); COUNTED marks the rules whose packet counts the controller polls.
 COUNTED = 0x80 << 56
 K_BASE, K_ALLOW, K_ISLAND, K_QUOTA = 0x01, 0x02, 0x03, 0x04
-K_ACCT, K_SPOOF, K_UNREG = 0x81, 0x82, 0x83
+K_ACCT, K_SPOOF, K_UNREG, K_IMPORT = 0x81, 0x82, 0x83, 0x84
 KIND_MASK = 0xFF << 56
 
 
@@ -252,6 +257,22 @@ def quota_block_flow(topo: Topology, c: CardNode) -> object:
     return ofmsg.flow_add(
         T_INGRESS, PRI_QUOTA, card_match(c), actions=[ofmsg.output(ofmsg.CONTROLLER)],
         meter_id=topo.punt_meter, cookie=cookie(K_QUOTA, n),
+    )  # fmt: skip
+
+
+def import_flow(c: CardNode, n: int):
+    """Counts the protocol 253 packets delivered to card number n (its imports), then forwards them."""
+    return ofmsg.flow_add(
+        T_FORWARD, PRI_IMPORT, {"eth_dst": c.mac.lower(), **P253},
+        actions=[ofmsg.output(c.port)], cookie=cookie(K_IMPORT, n),
+    )  # fmt: skip
+
+
+def sden_punt_flow(server_ip: str, meter_id: int):
+    """Protocol 253 to the energy server goes to the controller, through the server's own meter."""
+    return ofmsg.flow_add(
+        T_FORWARD, PRI_SDEN, {**P253, "ipv4_dst": server_ip},
+        actions=[ofmsg.output(ofmsg.CONTROLLER)], meter_id=meter_id,
     )  # fmt: skip
 
 
