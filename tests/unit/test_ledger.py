@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eip.card.keys import CardKey
 from eip.card.ledger import (
     SCHEMA_VERSION,
     Ledger,
@@ -25,9 +24,10 @@ from eip.card.ledger import (
     chain_hash,
     record_bytes,
 )
-from eip.card.model import Delivery, Endpoint, TransferInfo, transfer_id
 from eip.cli.main import main
 from eip.errors import EipError
+from eip.etcp.keys import CardKey
+from eip.etcp.model import Delivery, Endpoint, TransferInfo, transfer_id
 from eip.protocol import constants as c
 from eip.protocol.model import Bee
 from eip.protocol.signing import delivery_message, receipt_message, records_digest
