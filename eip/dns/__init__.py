@@ -1,7 +1,8 @@
 """Energy DNS: card names to (Energy IP, MAC, public key, kind, VPP) over real UDP DNS (docs/card.md).
 
 - `records`: `CardEntry`, its validation and its RRsets (`NAME.energy.` A + TXT, `<mac>.mac.energy.` A + TXT);
-- `server`: `EnergyDnsServer`, authoritative for the zone, answering QUERY and RFC 2136 UPDATE;
+- `zone`: `EnergyZone`, the zone's logic as a plain object, answering QUERY and RFC 2136 UPDATE;
+- `server`: `EnergyDnsServer`, the UDP shell around it, authoritative for the zone; `store`: its JSON file;
 - `client`: `resolve`, `resolve_mac`, `register`, `unregister`.
 
 UPDATE authentication (Ed25519, trust on first use)
