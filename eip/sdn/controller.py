@@ -13,7 +13,7 @@ import logging
 import math
 
 from eip.errors import DecodeError, EipError, EncodeError
-from eip.net.plan import NetworkPlan
+from eip.net.plan import NetworkPlan, SwitchNode
 from eip.protocol import constants as c
 from eip.protocol.codec import decode_frame, encode_frame
 from eip.protocol.messages import window_update_segment
@@ -119,6 +119,13 @@ class EnergyController:
         if st is None:
             st = next((s for s in self.cards.values() if s.card.name == card), None)
         return st
+
+    def _switch(self, dpid: int, event: str) -> SwitchNode | None:
+        """The plan's switch with this dpid; None, logged, for an event from a switch not in the plan."""
+        s = self.topo.by_dpid.get(dpid)
+        if s is None:
+            log.warning("%s from unknown switch %#x", event, dpid)
+        return s
 
     def _dpid(self, sw: str) -> int:
         return self.topo.switches[sw].dpid
@@ -299,9 +306,8 @@ class EnergyController:
     @guarded
     def flow_stats(self, dpid: int, stats, now: float) -> list:
         """A flow-stats reply (OFPFlowStats-like objects: cookie, packet_count): count, then enforce quotas."""
-        s = self.topo.by_dpid.get(dpid)
+        s = self._switch(dpid, "flow stats")
         if s is None:
-            log.warning("flow stats from unknown switch %#x", dpid)
             return []
         self.stats_replies += 1
         by_no = {st.no: st for st in self.cards.values()}
@@ -370,9 +376,8 @@ class EnergyController:
     @guarded
     def port_status(self, dpid: int, port: int, up: bool, now: float) -> list:
         """A port went up or down. A router's WAN port down on its WAN switch islands that VPP."""
-        s = self.topo.by_dpid.get(dpid)
+        s = self._switch(dpid, "port status")
         if s is None:
-            log.warning("port status from unknown switch %#x", dpid)
             return []
         out = []
         if (
@@ -407,9 +412,8 @@ class EnergyController:
     @guarded
     def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
         """Answer a punted protocol 253 packet: LimitExceeded (quota) or Unreachable code 4 (islanded)."""
-        s = self.topo.by_dpid.get(dpid)
+        s = self._switch(dpid, "packet-in")
         if s is None:
-            log.warning("packet-in from unknown switch %#x", dpid)
             return []
         try:
             dst_mac, src_mac, _ = decode_frame(data)
