@@ -14,11 +14,9 @@ GRIDS = ("four_node", "cigre_lv", "case33bw", "case118")
 
 
 def _factory(name: str):
-    from eip.isp import grids
+    from eip.cases import GRIDS as table
     from eip.isp.model import IspError
 
-    table = {"four_node": grids.four_node_grid, "cigre_lv": grids.cigre_lv_grid,
-             "case33bw": grids.case33bw_grid, "case118": grids.case118_grid}  # fmt: skip
     if name not in table:
         raise IspError(f"unknown grid {name!r} (one of {', '.join(GRIDS)})")
     return table[name]
@@ -26,11 +24,11 @@ def _factory(name: str):
 
 def bench_grid(name: str, periods: int = 12) -> dict:
     """Mean seconds per period of ISP (OPF + limits) and of bare runopp on grid `name`."""
-    from eip.isp.grids import _pp
+    from eip.isp.grids import pandapower
     from eip.isp.limits import derive_limits
     from eip.isp.opf import apply_injections, run_opf
 
-    pp = _pp()
+    pp = pandapower()
     grid = _factory(name)()
     net = grid.net
 

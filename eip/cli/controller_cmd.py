@@ -65,7 +65,7 @@ def run_controller(args: argparse.Namespace) -> int:
     plan = NetworkPlan.load(args.plan)  # fail early, with a clear message, on a bad plan
     LimitTable.load(args.limits)
     if getattr(args, "isp", False):
-        from eip.isp.grids import grid_for_plan
+        from eip.cases import grid_for_plan
 
         grid_for_plan(plan)  # a plan with no grid fails here, not in the app
     probe = socket.socket()

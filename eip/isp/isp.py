@@ -395,7 +395,7 @@ def start_isp(
     import dataclasses
 
     if grid is None:
-        from eip.isp.grids import grid_for_plan
+        from eip.cases import grid_for_plan
 
         grid = grid_for_plan(plan)
     epoch_s = now - first_period * limits.period_s

@@ -288,9 +288,9 @@ def static_limits(
 def _cards(grid: GridModel, plan) -> tuple:
     if plan is None:
         return grid.cards
-    from eip.isp.grids import _plan_cards
+    from eip.isp.grids import plan_cards
 
-    return tuple(_plan_cards(grid, plan))
+    return tuple(plan_cards(grid, plan))
 
 
 def _weights(members, kinds, forecast) -> dict:

@@ -8,7 +8,7 @@ caller keeps the previous period's limits (fail safe).
 import logging
 from types import MappingProxyType
 
-from eip.isp.grids import GridModel, _pp
+from eip.isp.grids import GridModel, pandapower
 from eip.isp.model import IspError, NodalInjections, OpfResult
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def apply_injections(grid: GridModel, injections: NodalInjections) -> None:
 
 def run_opf(grid: GridModel, injections: NodalInjections, init: str = "flat") -> OpfResult:
     """Dispatch the ISP's plants for one period's nodal injections: AC OPF, DC OPF fallback."""
-    pp = _pp()
+    pp = pandapower()
     apply_injections(grid, injections)
     net = grid.net
     period = injections.period

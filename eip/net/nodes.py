@@ -8,7 +8,6 @@
 - `RouterLink`: a link whose `params1`/`params2` may carry `mac` (Mininet's Link only takes `addr1`/`addr2`).
 """
 
-import re
 import signal
 import subprocess
 import sys
@@ -18,29 +17,22 @@ from mininet.link import Link
 from mininet.node import Host, Node
 from mininet.topo import Topo
 
-from eip.card.config import KINDS
-from eip.errors import EipError
-from eip.net.plan import (
+from eip.addressing import (
+    MAX_CARDS_PER_VPP,
+    MAX_VPPS,
     card_ip,
     card_mac,
+    check_card,
+    check_vpp_no,
     lan_subnet,
+    router_gateway,
     router_lan_mac,
+    router_wan_ip,
     router_wan_mac,
 )
+from eip.errors import EipError
 
 WAN_DPID = 0x10000  # above every LAN switch's dpid (the VPP number)
-MAX_CARDS_PER_VPP = 244  # card k has 10.i.0.(10+k); .254 is the router
-MAX_VPPS = 254  # VPP i has 10.i.0.0/24 and WAN address 10.0.0.i
-MAX_CARD_NAME = 10  # Linux interface names are <= 15 characters: NAME-eth0
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
-def router_gateway(vpp_no: int) -> str:
-    return f"10.{vpp_no}.0.254"
-
-
-def router_wan_ip(vpp_no: int) -> str:
-    return f"10.0.0.{vpp_no}"
 
 
 def dpid_hex(dpid: int) -> str:
@@ -79,7 +71,8 @@ class EnergyTopo(Topo):
 
     def add_vpp(self, no: int, label: str = "") -> str:
         """VPP number `no` (1..254): its LAN switch and router; returns the VPP's name `vpp{no}`."""
-        if not 1 <= no <= MAX_VPPS or no in self._cards_in:
+        check_vpp_no(no)
+        if no in self._cards_in:
             raise EipError(f"VPP number {no} is taken or outside 1..{MAX_VPPS}")
         vpp = f"vpp{no}"
         lan = self.addSwitch(f"s{no}", dpid=dpid_hex(no), role="lan", vpp=vpp, label=label)
@@ -106,10 +99,7 @@ class EnergyTopo(Topo):
         """The next card of VPP `vpp_no`, on the next port of its LAN switch; returns its name."""
         if vpp_no not in self._cards_in:
             raise EipError(f"card {name}: add VPP {vpp_no} first")
-        if not _NAME_RE.match(name) or len(name) > MAX_CARD_NAME:
-            raise EipError(f"card name {name!r}: use [a-z0-9-], at most {MAX_CARD_NAME} characters")
-        if kind not in KINDS:
-            raise EipError(f"card {name}: unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        check_card(name, kind)
         k = self._cards_in[vpp_no] + 1
         if k > MAX_CARDS_PER_VPP:
             raise EipError(f"VPP {vpp_no} is full ({MAX_CARDS_PER_VPP} cards)")
@@ -121,6 +111,14 @@ class EnergyTopo(Topo):
         )  # fmt: skip
         self.addLink(host, f"s{vpp_no}", port1=0, port2=k + 1)
         return host
+
+    def add_case(self, topology) -> None:
+        """Build a study system's `CaseTopology` (eip/cases): the WAN, its VPPs, then its cards."""
+        self.add_wan()
+        for vpp in topology.vpps:
+            self.add_vpp(vpp.no, vpp.label)
+        for card in topology.cards:
+            self.add_card(card.vpp_no, card.name, card.kind, bus=card.bus)
 
 
 def _run(node: Node, *args: str) -> str:

@@ -5,7 +5,7 @@ which cards sit on which switch port with which MAC and Energy IP, which VPP rou
 LAN, and the WAN between routers. The network builder starts it; the controller reads it (as JSON) to
 install forwarding, the firewall and the limits.
 
-Conventions (also in docs/network.md): VPP number i has LAN 10.i.0.0/24, its router 10.i.0.254 and WAN
+Conventions (eip/addressing.py, also in docs/network.md): VPP number i has LAN 10.i.0.0/24, its router 10.i.0.254 and WAN
 address 10.0.0.i/24; card k of VPP i has 10.i.0.(10+k) and MAC 02:00:00:00:ii:kk (hex); router i has MACs
 02:00:00:fe:ii:01 (LAN) and 02:00:00:fe:ii:02 (WAN). Topology nodes carry `role` ('card' or 'router')
 and these values in their Mininet params, with explicit port numbers on every link.
@@ -15,29 +15,15 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from eip.addressing import (  # noqa: F401 - the conventions, re-exported for the plan's users
+    WAN_SUBNET,
+    card_ip,
+    card_mac,
+    lan_subnet,
+    router_lan_mac,
+    router_wan_mac,
+)
 from eip.errors import EipError
-
-WAN_SUBNET = "10.0.0.0/24"
-
-
-def lan_subnet(vpp_no: int) -> str:
-    return f"10.{vpp_no}.0.0/24"
-
-
-def card_ip(vpp_no: int, k: int) -> str:
-    return f"10.{vpp_no}.0.{10 + k}"
-
-
-def card_mac(vpp_no: int, k: int) -> str:
-    return f"02:00:00:00:{vpp_no:02x}:{k:02x}"
-
-
-def router_lan_mac(vpp_no: int) -> str:
-    return f"02:00:00:fe:{vpp_no:02x}:01"
-
-
-def router_wan_mac(vpp_no: int) -> str:
-    return f"02:00:00:fe:{vpp_no:02x}:02"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ metrics (row names exactly as in eip/data/blueprint_fig10.csv). Everything below
 modelling choice, documented once more in docs/four_node_day.md:
 
 Common to both modes
-    Grid, plants, lines and the 12 two-hour base profiles are `eip.isp.grids.four_node_grid()`.
+    Cards, grid, plants, lines and the 12 two-hour base profiles are `eip.cases.four_node` (`grid()`).
     **Elastic loads** (seed 10.1): a linear demand curve through the base point (q0 = the profile's kW,
     p0 = the LMP of the load's bus in the OPF of the base injections), slope set by the elasticity
     (-0.5 urban, -2.0 rural: +10 % price -> -5 % / -20 % load). Utility = the area under the inverse
@@ -48,23 +48,25 @@ from types import MappingProxyType
 
 import numpy as np
 
+from eip.cases.four_node import (
+    BUS_OF,
+    CARBON_T_PER_MWH,
+    GRID_BUS,
+    LOAD_ELASTICITY,
+    RURAL_BUS,
+    STORAGE_BUS,
+    URBAN_BUS,
+)
+from eip.cases.four_node import PROFILES_KW as FOUR_NODE_PROFILES_KW
+from eip.cases.four_node import grid as four_node_grid
 from eip.data import reference
 from eip.isp.fees import losses_cost_cny, service_fees
-from eip.isp.grids import (
-    CARBON_T_PER_MWH,
-    FOUR_NODE_PROFILES_KW,
-    LOAD_ELASTICITY,
-    PERIODS_PER_DAY,
-    four_node_grid,
-)
+from eip.isp.grids import PERIODS_PER_DAY
 from eip.isp.model import NodalInjections
 
 REFERENCE_CSV = reference("blueprint_fig10.csv")
 PERIOD_H = 2.0
 FIXED_POINT_TOL_KW = 0.05
-GRID_BUS, URBAN_BUS, RURAL_BUS, STORAGE_BUS = 1, 2, 3, 4
-BUS_OF = MappingProxyType({"urban-load": URBAN_BUS, "pv": URBAN_BUS, "ev": URBAN_BUS,
-                           "rural-load": RURAL_BUS, "wind": RURAL_BUS, "storage": STORAGE_BUS})  # fmt: skip
 SELLERS = ("pv", "wind", "storage", "ev")
 BUYERS = ("urban-load", "rural-load", "storage", "ev")
 MODES = ("traditional", "energy_internet")

@@ -4,11 +4,9 @@ import warnings
 
 import pytest
 
-from eip.isp.grids import (
-    FOUR_NODE_PROFILES_KW,
-    four_node_grid,
-    grid_for_plan,
-)
+from eip.cases import grid_for_plan
+from eip.cases.four_node import PROFILES_KW as FOUR_NODE_PROFILES_KW
+from eip.cases.four_node import grid as four_node_grid
 from eip.isp.model import IspError
 from eip.net.plan import plan_from_topo
 from topologies import TOPOLOGIES

@@ -6,8 +6,9 @@ import warnings
 import pandapower as pp
 import pytest
 
+from eip.cases.four_node import grid as four_node_grid
 from eip.isp.dynamic import DynamicLimits
-from eip.isp.grids import GridCard, four_node_grid, grid_from_net
+from eip.isp.grids import GridCard, grid_from_net
 from eip.isp.limits import derive_limits, kw_to_bee, limits_to_table, static_limits
 from eip.isp.model import NodalInjections
 from eip.isp.opf import apply_injections, run_opf

@@ -6,7 +6,9 @@ import warnings
 import pandapower as pp
 import pytest
 
-from eip.isp.grids import CARBON_T_PER_MWH, four_node_grid, grid_from_net
+from eip.cases.four_node import CARBON_T_PER_MWH
+from eip.cases.four_node import grid as four_node_grid
+from eip.isp.grids import grid_from_net
 from eip.isp.model import IspError, NodalInjections
 from eip.isp.opf import run_opf
 

@@ -333,7 +333,8 @@ real = pytest.importorskip  # keep the stand-in tests above running even before 
 
 @pytest.fixture
 def four_node():
-    grids = real("eip.isp.grids")
+    real("eip.isp.grids")
+    cases = real("eip.cases")
     real("eip.isp.opf")
     real("eip.isp.limits")
     real("eip.isp.dynamic")
@@ -341,7 +342,7 @@ def four_node():
     from topologies.four_node import FourNodeTopo
 
     plan = plan_from_topo(FourNodeTopo())
-    return grids.grid_for_plan(plan), plan
+    return cases.grid_for_plan(plan), plan
 
 
 def test_real_grid_limits_change_with_the_injections(four_node):
