@@ -130,6 +130,10 @@ class EnergyController:
     def _dpid(self, sw: str) -> int:
         return self.topo.switches[sw].dpid
 
+    def _to_up(self, pairs) -> list:
+        """(switch name, msg) pairs as (dpid, msg) for the switches that are up, in order."""
+        return [(self._dpid(sw), m) for sw, m in pairs if self._dpid(sw) in self.up]
+
     def _locate(self, ip: str) -> tuple[int, int, str] | None:
         """(dpid, port, mac) of the card with this address, if its switch is up."""
         st = next((x for x in self.cards.values() if x.card.ip == ip), None)
@@ -395,18 +399,15 @@ class EnergyController:
         if not up and vpp not in self.islanded:
             self.islanded.add(vpp)
             log.warning("VPP %s islanded (router WAN port %s:%d down)", vpp, s.name, port)
-            for sw, flow in pl.island_flows(self.topo, owner[0], vpp in self.vpp_limited):
-                if self._dpid(sw) in self.up:
-                    out.append((self._dpid(sw), flow))
+            out += self._to_up(pl.island_flows(self.topo, owner[0], vpp in self.vpp_limited))
         elif up and vpp in self.islanded:
             self.islanded.discard(vpp)
             log.info("VPP %s rejoined", vpp)
             ck = pl.cookie(pl.K_ISLAND, self.topo.vpp_index[vpp])
-            for sw in {owner[0].lan.switch, s.name}:
-                if self._dpid(sw) in self.up:
-                    out.append(
-                        (self._dpid(sw), ofmsg.flow_delete(cookie=ck, cookie_mask=(1 << 64) - 1))
-                    )
+            out += self._to_up(
+                (sw, ofmsg.flow_delete(cookie=ck, cookie_mask=(1 << 64) - 1))
+                for sw in {owner[0].lan.switch, s.name}
+            )
         return out
 
     @guarded
