@@ -1,4 +1,4 @@
-"""Fuzz a card's receive path (CardDaemon.on_datagram without sockets): never raises, counts all."""
+"""Fuzz a card's receive path (CardNode.on_datagram, no socket): never raises, counts every rejection."""
 
 from eip.protocol import constants as c
 from eip.reliability import fuzz

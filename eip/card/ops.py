@@ -1,0 +1,216 @@
+"""The card's control operations (plain logic): parse and check a request, then act on it.
+
+A request is the JSON object of eip/card/control.py; the parse functions turn its arguments into typed
+values, raising ControlError (or ValueError/TypeError from a bad number) with a message for the client.
+`ControlOps` is the control half of `CardNode` (eip/card/node.py), mixed into it: every operation
+returns the node's actions (an `Answer` now, or later when a transfer or an order completes).
+"""
+
+import logging
+import random
+from typing import NamedTuple
+
+from eip.card.actions import Answer, Stop
+from eip.card.control import ControlError
+from eip.errors import EipError
+from eip.etcp.connection import Connection
+from eip.etcp.model import Endpoint
+from eip.protocol import constants as c
+from eip.protocol.seq import seq_sub
+
+log = logging.getLogger(__name__)
+
+TRANSFER_OPS = ("offer", "transfer", "ask")
+ORDER_SIDES = {
+    "send": 1,
+    "sell": 1,
+    "ask": 2,
+    "buy": 2,
+}  # pool order side by the words a client uses
+ORDER_DEFAULT_S = 3600  # an order without end_s is good for an hour
+
+
+class TransferRequest(NamedTuple):
+    """An offer/transfer (this card delivers) or an ask (this card receives)."""
+
+    op: str
+    peer: str
+    quantity: int
+    bee_type: int
+    priority: int
+    emergency: int
+
+
+class OrderRequest(NamedTuple):
+    """A BEE pool order."""
+
+    pool_ip: str
+    side: int
+    quantity: int
+    price_micro_per_kbee: int
+    bee_type: int
+    start_s: int
+    end_s: int
+
+
+def parse_transfer(op: str, req: dict) -> TransferRequest:
+    """The arguments of an offer, transfer or ask request, checked."""
+    peer = str(req.get("to") or req.get("peer") or req.get("from") or "")
+    quantity = int(req.get("quantity", 0))
+    bee_type = int(req.get("bee_type", c.BEE_ELECTRICITY))
+    priority = int(req.get("priority", 1))
+    emergency = int(req.get("emergency", 0))
+    if not peer:
+        raise ControlError(f"{op} needs a peer (to=NAME)")
+    if quantity < 1:
+        raise ControlError(f"{op} needs quantity >= 1, got {quantity}")
+    if bee_type not in c.BEE_TYPES:
+        raise ControlError(f"bee_type {bee_type} is not 1..6")
+    return TransferRequest(op, peer, quantity, bee_type, priority, emergency)
+
+
+def parse_order(req: dict, default_pool: str, default_price: int, now_s: int) -> OrderRequest:
+    """The arguments of an order request, checked; `now_s` (wall clock) is the default start."""
+    pool_ip = str(req.get("pool") or default_pool)
+    side = ORDER_SIDES.get(str(req.get("side", "")), 0)
+    quantity = int(req.get("quantity", 0))
+    price = int(req.get("price_micro_per_kbee", default_price))
+    bee_type = int(req.get("bee_type", c.BEE_ELECTRICITY))
+    start_s = int(req.get("start_s", now_s))
+    end_s = int(req.get("end_s", start_s + ORDER_DEFAULT_S))
+    if not side:
+        raise ControlError("order needs side=send or side=ask")
+    if quantity < 1 or bee_type not in c.BEE_TYPES or end_s <= start_s:
+        raise ControlError("order needs quantity >= 1, bee_type 1..6 and end_s > start_s")
+    return OrderRequest(pool_ip, side, quantity, price, bee_type, start_s, end_s)
+
+
+def transfer_dscp(priority: int, emergency: int) -> int:
+    """The DSCP of a transfer this card opens: EF for an emergency, else its priority class (R3.3)."""
+    return c.DSCP_EMERGENCY if emergency else c.PRIORITY_CLASSES.get(priority, 0)
+
+
+def transfer_result(transfer_id: str, reason: str, info) -> dict:
+    """What a client waiting on a transfer hears when it closes; `info` is the ledger's TransferInfo."""
+    result = {"transfer_id": transfer_id, "reason": reason}
+    if info is not None:
+        done = seq_sub(info.next_seq, info.isn + 1)
+        result.update(role=info.role, quantity_total=info.quantity_total, delivered=done)
+    return result
+
+
+class ControlOps:
+    """The control operations of a `CardNode` (status, transfers, pool orders, wait, stop)."""
+
+    # --- control ------------------------------------------------------------------------------
+    def on_control(self, req: dict, now: float, client=None) -> list:
+        """One decoded control request (eip/card/control.py) from `client`; errors are answered."""
+        try:
+            return self._on_control(req, now, client)
+        except EipError as exc:
+            return [Answer(client, False, str(exc))]
+        except Exception as exc:
+            self.stats["errors"] += 1
+            log.exception("error handling control request %s", req.get("op"))
+            return [Answer(client, False, f"internal error: {exc}")]
+
+    def _on_control(self, req: dict, now: float, client) -> list:
+        op = req["op"]
+        if op == "status":
+            return [Answer(client, True, self.status())]
+        if op == "profile":
+            return [Answer(client, True, self.ledger.profile())]
+        if op == "events":
+            return [Answer(client, True, {"events": list(self.events)})]
+        if op in TRANSFER_OPS:
+            return self._open_transfer(op, req, client, now)
+        if op == "order":
+            return self._place_order(req, client, now)
+        if op == "orders":
+            return [Answer(client, True, {"orders": list(self.pool.orders.values())})]
+        if op == "wait":
+            tid = str(req.get("transfer_id", ""))
+            if tid in self.by_id:
+                self.waiters.setdefault(tid, []).append(client)
+                return []
+            info = self.ledger.transfer(tid)
+            if info is not None:
+                return [Answer(client, True, self._transfer_result(tid, info.close_reason))]
+            return [Answer(client, False, f"unknown transfer {tid!r}")]
+        if op == "stop":
+            return [Answer(client, True, {"stopping": self.config.name}), Stop()]
+        return []
+
+    def _open_transfer(self, op: str, req: dict, client, now: float) -> list:
+        try:
+            t = parse_transfer(op, req)
+            ip, mac, key = self.peers.resolve(t.peer)
+        except (ControlError, EipError, ValueError, TypeError) as exc:
+            return [Answer(client, False, str(exc))]
+        local = Endpoint(self.config.mac, self.energy_ip, self._free_port())
+        remote = Endpoint(mac, ip, int(req.get("port", self.config.delivery_port)))
+        isn = random.getrandbits(32)
+        dscp = transfer_dscp(t.priority, t.emergency)
+        if op == "ask":
+            window = {k: int(req.get(k, 0)) for k in ("start_s", "end_s", "deadline_s")}
+            conn, effects = Connection.open_request(
+                now, local, remote, t.bee_type, t.quantity, isn, self.key.sign, key,
+                self.config.window_bee, priority=t.priority, emergency=t.emergency, dscp=dscp,
+                **window,
+            )  # fmt: skip
+        else:
+            template = self._template(t.bee_type)
+            if "price_micro_per_kbee" in req:
+                template = template._replace(price_micro_per_kbee=int(req["price_micro_per_kbee"]))
+            conn, effects = Connection.open_offer(
+                now, local, remote, template, t.quantity, self.config.quantum_bee, isn,
+                self.key.sign, key, self.config.window_bee, priority=t.priority,
+                emergency=t.emergency, dscp=dscp,
+            )  # fmt: skip
+        self._add(conn)
+        out = []
+        if op == "transfer" or req.get("wait"):
+            self.waiters.setdefault(conn.transfer_id, []).append(client)
+        else:
+            out.append(Answer(client, True, {"transfer_id": conn.transfer_id}))
+        self._run(conn, effects)
+        return out
+
+    # --- the BEE pool ----
+    def _place_order(self, req: dict, client, now: float) -> list:
+        try:
+            o = parse_order(req, self.default_pool(), self.config.price_micro_per_kbee,
+                            int(self.wall()))  # fmt: skip
+        except (ControlError, ValueError, TypeError) as exc:
+            return [Answer(client, False, str(exc))]
+        order_id, seg = self.pool.place(now, o.pool_ip, o.side, o.quantity, o.price_micro_per_kbee,
+                                        o.bee_type, o.start_s, o.end_s)  # fmt: skip
+        out = self._send(seg, o.pool_ip)
+        if req.get("wait", 1):
+            self.order_waiters[order_id] = client
+        else:
+            out.append(Answer(client, True, self.pool.orders[order_id]))
+        return out
+
+    def default_pool(self) -> str:
+        """The pool of the card's own Energy LAN: its VPP router (x.y.z.254)."""
+        return self.energy_ip.rsplit(".", 1)[0] + ".254"
+
+    def status(self) -> dict:
+        ident = self.ledger.identity
+        return {
+            "name": self.config.name, "kind": self.config.kind, "mac": self.config.mac,
+            "energy_ip": self.energy_ip, "vpp": self.vpp, "home_vpp": self.home_vpp,
+            "public_key": self.key.public_bytes.hex(), "ledger": str(self.config.ledger_path),
+            "node_id": self.node_id, "period": self.period,
+            "static_limit": self.notice._asdict() if self.notice else None,
+            "isp_window": self.isp_window,
+            "transfers": [
+                {"transfer_id": conn.transfer_id, "state": conn.state, "role": conn.info.role,
+                 "peer": conn.remote.ip, "next_seq": conn.info.next_seq,
+                 "quantity_total": conn.info.quantity_total, "stats": dict(conn.stats)}
+                for conn in self.by_id.values()
+            ],
+            "counters": dict(self.stats), "ledger_counts": self.ledger.counts(),
+            "identity_name": ident.name,
+        }  # fmt: skip
