@@ -1,9 +1,9 @@
-"""The pure economic model of seed 000's four-node day (eip.scenarios.economics), no network."""
+"""The pure economic model of seed 000's four-node day (eip.scenarios.four_node_day.economics), no network."""
 
 import pytest
 
 from eip.scenarios.base import EXPERIMENTS, RunContext
-from eip.scenarios.economics import (
+from eip.scenarios.four_node_day.economics import (
     BUS_OF,
     METRICS,
     MODES,
