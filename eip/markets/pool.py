@@ -19,14 +19,15 @@ resting orders are skipped, not removed, and keep their priority. The remainder 
 rests in the pool. A resting remainder keeps its original time frame: BEE are a quantity over a frame,
 and a partial trade in part of the frame leaves the rest of the quantity offered in all of it.
 
-Data structures: resting orders sit in binary heaps of entries `[price key, seq, remaining, order]`
-(price key = price for sends, -price for asks, so a heap top is the best), one heap per (BEE type,
+Data structures: resting orders sit in binary heaps of `(price key, seq, Resting)` items (price key =
+price for sends, -price for asks, so a heap top is the best; `Resting` holds the order, its remaining
+quantity and the fields matching reads, by name), one heap per (BEE type,
 side, start bucket a, end bucket z) with a = start_s // bucket_s and z = ceil(end_s / bucket_s). An
 incoming order [s, e) looks only at the heaps that can overlap it (a <= (e - 1) // bucket_s, z > s //
 bucket_s, a >= (s - longest frame) // bucket_s; the list is cached per window) and merges their best
-compatible entries in price-time order, so resting orders of other delivery slots cost nothing. A dict
-(owner, order id) -> entry serves cancel; a heap of (end_s, seq, entry) serves expiry. Cancelled and
-expired entries are marked (remaining 0) and dropped lazily at heap tops, and the heaps are compacted
+compatible items in price-time order, so resting orders of other delivery slots cost nothing. A dict
+(owner, order id) -> Resting serves cancel; a heap of (end_s, seq, Resting) serves expiry. Cancelled
+and expired orders are marked (left 0) and dropped lazily at heap tops, and the heaps are compacted
 when marked entries outnumber live ones: O(log n) amortised per order plus the compatible-skips.
 """
 
@@ -37,20 +38,60 @@ from eip.markets.orders import ASK, SEND, MarketError, Order, Trade
 _NEW = tuple.__new__
 
 
+class Resting:
+    """An order resting in the pool: the order, the quantity `left` of it (0 once cancelled or expired),
+    its arrival number, and the fields matching reads, copied out of the order for speed."""
+
+    __slots__ = (
+        "end_s",
+        "green_ratio_bp",
+        "left",
+        "min_green_ratio_bp",
+        "order",
+        "order_id",
+        "owner",
+        "price_micro_per_kbee",
+        "seq",
+        "start_s",
+    )
+
+    def __init__(self, order: Order, left: int, seq: int) -> None:
+        self.order = order
+        self.left = left
+        self.seq = seq
+        (
+            self.order_id,
+            self.owner,
+            _,
+            _,
+            _,
+            self.price_micro_per_kbee,
+            self.start_s,
+            self.end_s,
+            self.min_green_ratio_bp,
+            self.green_ratio_bp,
+            _,
+        ) = order
+
+    def as_order(self) -> Order:
+        """The order with the quantity still resting and its arrival number."""
+        return self.order._resting(self.left, self.seq)
+
+
 def _in_priority(heap: list):
-    """The entries of `heap` best first, without changing it (best-first walk of the heap tree)."""
+    """The items of `heap` best first, without changing it (best-first walk of the heap tree)."""
     if not heap:
         return
     n = len(heap)
-    top = heap[0]
-    frontier = [(top[0], top[1], 0)]
+    key, seq, _ = heap[0]
+    frontier = [(key, seq, 0)]
     while frontier:
         _, _, i = heappop(frontier)
         yield heap[i]
         for j in (2 * i + 1, 2 * i + 2):
             if j < n:
-                e = heap[j]
-                heappush(frontier, (e[0], e[1], j))
+                key, seq, _ = heap[j]
+                heappush(frontier, (key, seq, j))
 
 
 class BeePool:
@@ -76,15 +117,15 @@ class BeePool:
         if type(bucket_s) is not int or bucket_s <= 0:
             raise MarketError("bucket_s", f"{bucket_s!r} must be a positive int")
         self.bucket_s = bucket_s
-        # (bee_type, side) -> {start_s // bucket_s: heap of entries [key, seq, remaining, order]}
+        # (bee_type, side) -> {start_s // bucket_s: heap of (key, seq, Resting)}
         self._books: dict[tuple[int, int], dict[int, list]] = {}
         self._heaps: dict[tuple[int, int, int, int], list] = {}  # (bee_type, side, a, z) -> heap
         # (bee_type, side) -> longest frame a heap can hold, (z - a) buckets
         self._maxlen: dict[tuple[int, int], int] = {}
-        self._index: dict[tuple[str, int], list] = {}  # (owner, order_id) -> live entry
-        self._expiry: list = []  # heap of (end_s, seq, entry)
+        self._index: dict[tuple[str, int], Resting] = {}  # (owner, order_id) -> live order
+        self._expiry: list = []  # heap of (end_s, seq, Resting)
         self._seq = 0
-        self._dead = 0  # marked entries still in the book heaps
+        self._dead = 0  # marked orders still in the book heaps
         self._cache: dict[tuple, list] = {}  # (bee_type, side, lo, hi, z_min) -> candidate heaps
 
     def __len__(self) -> int:
@@ -114,7 +155,7 @@ class BeePool:
                 for z, h in row.items()
                 if z >= z_min
             ]
-        return [h for h in heaps if h and h[0][0] <= lim]
+        return [h for h in heaps if h and h[0][0] <= lim]  # the top's price key crosses
 
     def place(self, order: Order, now_s: int = 0) -> list[Trade]:
         """Match `order` against the best compatible resting orders; rest its remainder.
@@ -145,15 +186,15 @@ class BeePool:
             left = self._match(order, start, end, lim, heaps, trades)
         if left:
             self._seq = seq = self._seq + 1
-            e = [-lim, seq, left, order]  # key: price for sends, -price for asks
+            r = Resting(order, left, seq)
             b = self.bucket_s
             hkey = (bt, side, frame_start // b, -(-end // b))
             book = self._heaps.get(hkey)
             if book is None:
                 book = self._new_heap(hkey, end - frame_start)
-            heappush(book, e)
-            self._index[key] = e
-            heappush(exp, (end, seq, e))
+            heappush(book, (-lim, seq, r))  # key: price for sends, -price for asks
+            self._index[key] = r
+            heappush(exp, (end, seq, r))
         return trades
 
     def _new_heap(self, hkey: tuple[int, int, int, int], length_s: int) -> list:
@@ -173,95 +214,99 @@ class BeePool:
         is_ask = side == ASK
         index = self._index
         append = trades.append
-        skipped = []
-        front = []  # [key, seq, heap] of each heap's best compatible entry
-        for h in heaps:
-            while h:
-                e = h[0]
-                if e[0] > lim:
+        skipped = []  # (heap, item) set aside as incompatible, pushed back at the end
+        front = []  # (key, seq, heap) of each heap's best compatible item
+        advance = heaps  # the heaps to advance to their best compatible item
+        while True:
+            for h in advance:
+                while h:
+                    key, seq, r = h[0]
+                    if key > lim:
+                        break
+                    if not r.left:  # cancelled or expired
+                        heappop(h)
+                        self._dead -= 1
+                        continue
+                    s = r.start_s
+                    f = r.end_s
+                    if (
+                        (s if s > start else start) >= (f if f < end else end)
+                        or r.owner == owner
+                        or (
+                            r.green_ratio_bp < min_green if is_ask else green < r.min_green_ratio_bp
+                        )
+                    ):
+                        skipped.append((h, heappop(h)))
+                        continue
+                    front.append((key, seq, h))
                     break
-                if e[2] == 0:  # cancelled or expired
-                    heappop(h)
-                    self._dead -= 1
-                    continue
-                o = e[3]
-                if (
-                    (o[6] if o[6] > start else start) >= (o[7] if o[7] < end else end)
-                    or o[1] == owner
-                    or (o[9] < min_green if is_ask else green < o[8])
-                ):
-                    skipped.append((h, heappop(h)))
-                    continue
-                front.append((e[0], e[1], h))
+            if not front:
                 break
-        while front:
             best = min(front) if len(front) > 1 else front[0]
             h = best[2]
-            e = h[0]
-            o = e[3]
-            rem = e[2]
-            s = o[6] if o[6] > start else start
-            f = o[7] if o[7] < end else end
+            r = h[0][2]
+            s = r.start_s
+            f = r.end_s
+            if s < start:
+                s = start
+            if f > end:
+                f = end
+            rem = r.left
             q = rem if rem < left else left
             left -= q
-            rem -= q
-            e[2] = rem
+            r.left = rem = rem - q
+            price = r.price_micro_per_kbee
             if is_ask:
-                t = (oid, o[0], owner, o[1], q, o[5], s, f, bt, o[9], left, rem)
+                t = (
+                    oid,
+                    r.order_id,
+                    owner,
+                    r.owner,
+                    q,
+                    price,
+                    s,
+                    f,
+                    bt,
+                    r.green_ratio_bp,
+                    left,
+                    rem,
+                )
             else:
-                t = (o[0], oid, o[1], owner, q, o[5], s, f, bt, green, rem, left)
+                t = (r.order_id, oid, r.owner, owner, q, price, s, f, bt, green, rem, left)
             append(_NEW(Trade, t))
             if rem:  # the incoming order is filled; the resting one keeps the rest
                 break
             heappop(h)
-            del index[(o[1], o[0])]
+            del index[(r.owner, r.order_id)]
             if not left:
                 break
             front.remove(best)
-            while h:  # advance this heap to its next compatible entry
-                e = h[0]
-                if e[0] > lim:
-                    break
-                if e[2] == 0:
-                    heappop(h)
-                    self._dead -= 1
-                    continue
-                o = e[3]
-                if (
-                    (o[6] if o[6] > start else start) >= (o[7] if o[7] < end else end)
-                    or o[1] == owner
-                    or (o[9] < min_green if is_ask else green < o[8])
-                ):
-                    skipped.append((h, heappop(h)))
-                    continue
-                front.append((e[0], e[1], h))
-                break
-        for h, e in skipped:
-            heappush(h, e)
+            advance = (h,)  # only the heap just filled from has a new best item
+        for h, item in skipped:
+            heappush(h, item)
         return left
 
     def cancel(self, owner: str, order_id: int) -> Order:
         """Remove a resting order; returns it with the quantity that was still resting."""
-        e = self._index.pop((owner, order_id), None)
-        if e is None:
+        r = self._index.pop((owner, order_id), None)
+        if r is None:
             raise MarketError("order_id", f"{order_id} of {owner} is not resting")
-        return self._kill(e)
+        return self._kill(r)
 
     def expire(self, now_s: int) -> list[Order]:
         """Remove the orders whose time frame has passed (end_s <= now_s); returns them."""
         exp = self._expiry
         out = []
         while exp and exp[0][0] <= now_s:
-            e = heappop(exp)[2]
-            if e[2]:
-                o = e[3]
-                del self._index[(o.owner, o.order_id)]
-                out.append(self._kill(e))
+            r = heappop(exp)[2]
+            if r.left:
+                del self._index[(r.owner, r.order_id)]
+                out.append(self._kill(r))
         return out
 
-    def _kill(self, e: list) -> Order:
-        removed = e[3]._resting(e[2], e[1])
-        e[2] = 0
+    def _kill(self, r: Resting) -> Order:
+        removed = r.as_order()
+        r.left = 0
         self._dead += 1
         if self._dead > 1024 and self._dead > len(self._index):
             self._compact()
@@ -269,7 +314,7 @@ class BeePool:
 
     def _compact(self) -> None:
         for hkey, book in list(self._heaps.items()):
-            book[:] = [e for e in book if e[2]]
+            book[:] = [item for item in book if item[2].left]
             if book:
                 heapify(book)
             else:
@@ -283,15 +328,15 @@ class BeePool:
             bkey: max(((z - a) * self.bucket_s for a, row in rows.items() for z in row), default=0)
             for bkey, rows in self._books.items()
         }
-        self._expiry[:] = [x for x in self._expiry if x[2][2]]
+        self._expiry[:] = [item for item in self._expiry if item[2].left]
         heapify(self._expiry)
         self._dead = 0
         self._cache.clear()
 
     def remaining(self, owner: str, order_id: int) -> int:
         """Quantity of the order still resting (0 if it is not in the pool)."""
-        e = self._index.get((owner, order_id))
-        return e[2] if e else 0
+        r = self._index.get((owner, order_id))
+        return r.left if r else 0
 
     def browse(
         self,
@@ -309,10 +354,9 @@ class BeePool:
         if limit <= 0:
             return out
         heaps = self._candidates(bee_type, side, start_s, end_s, 2**40)
-        for e in merge(*map(_in_priority, heaps)):
-            o = e[3]
-            if e[2] and o.start_s < end_s and start_s < o.end_s:
-                out.append(o._resting(e[2], e[1]))
+        for _, _, r in merge(*map(_in_priority, heaps)):
+            if r.left and r.start_s < end_s and start_s < r.end_s:
+                out.append(r.as_order())
                 if len(out) >= limit:
                     break
         return out
@@ -326,20 +370,19 @@ class BeePool:
         else:
             lim = -order.price_micro_per_kbee
             heaps = self._candidates(order.bee_type, ASK, start, order.end_s, lim)
-        for e in merge(*map(_in_priority, heaps)):
-            if e[0] > lim:
+        for key, _, r in merge(*map(_in_priority, heaps)):
+            if key > lim:
                 return None
-            o = e[3]
             if (
-                e[2]
-                and o.end_s > now_s
-                and max(o.start_s, start) < min(o.end_s, order.end_s)
-                and o.owner != order.owner
+                r.left
+                and r.end_s > now_s
+                and max(r.start_s, start) < min(r.end_s, order.end_s)
+                and r.owner != order.owner
                 and (
-                    o.green_ratio_bp >= order.min_green_ratio_bp
+                    r.green_ratio_bp >= order.min_green_ratio_bp
                     if order.side == ASK
-                    else order.green_ratio_bp >= o.min_green_ratio_bp
+                    else order.green_ratio_bp >= r.min_green_ratio_bp
                 )
             ):
-                return o._resting(e[2], e[1])
+                return r.as_order()
         return None
