@@ -17,11 +17,13 @@ The ISP's grid model folds the loads into one injection per bus; the external gr
 """
 
 from eip.cases.feeders import grid_topology
-from eip.cases.model import CaseTopology
+from eip.cases.model import CaseCard, CaseTopology
 from eip.isp.grids import GridModel, grid_from_net, pandapower
 
 NAME = "cigre_lv"
 CIGRE_FEEDERS = {"R": "residential", "I": "industrial", "C": "commercial"}
+# The EV that roams from the residential LAN to the commercial one (the cigre_lv_vpp scenario).
+EV = CaseCard("ev", "ev", 1)
 
 
 def net():

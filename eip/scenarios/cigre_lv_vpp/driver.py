@@ -1,23 +1,5 @@
-"""VPPs on the CIGRE LV network: a day of trading, a microgrid islanding and rejoining, an EV roaming.
-
-Topology: `CigreLvTopo` (vpp1 residential, vpp2 industrial, vpp3 commercial) plus one EV card `ev` on
-the residential LAN (`CigreEvTopo`). Phases, each on real packets:
-
-1. morning (controller + ISP firewall + pools): transfers inside a VPP and across VPPs, and a BEE pool
-   sale on the residential router (sell order, crossing buy order, the sale delivered as BEEs);
-2. island: vpp3 (commercial) loses its WAN link (`island`); a transfer from vpp1 into it gets
-   "unreachable islanded" events while a trade inside the island completes; after `rejoin` the
-   cross-island transfer completes;
-3. EV roaming: the EV's switch port moves from the residential LAN switch s1 to the commercial s3
-   mid-transfer and the EV takes an address of 10.3.0.0/24; the card notices within 1 s, takes vpp3
-   from its `vpp_subnets`, keeps its MAC and ledger, and the transfer completes. The controller's card
-   firewall binds a card to its (switch port, MAC, IP) from the plan, so a roaming card is dropped as
-   unregistered there; this phase therefore runs on the same topology with standalone L2 switches
-   (`EnergyNetwork(controller=None)`), as the card-level mobility of tests/integration/test_mobility.py.
-
-Checks: per phase the transfers done, islanded events, EV addresses before/after, ledgers agree (the
-union of debit rows equals the union of credit rows: every BEE debited once is credited once) and
-`eip ledger verify` on every ledger.
+"""The CIGRE LV VPPs' network driver: the topology with a roaming EV, the three phases on real packets,
+and the ledger check (every BEE debited once is credited once).
 """
 
 import subprocess
@@ -26,7 +8,8 @@ import time
 from pathlib import Path
 
 from eip.card.harness import ledger_rows, wait_for
-from eip.scenarios.base import RunContext, experiment
+from eip.cases.cigre_lv import EV
+from eip.scenarios.base import RunContext
 from topologies.grid import CigreLvTopo
 
 EV_IP_AWAY = "10.3.0.50"
@@ -37,10 +20,11 @@ class CigreEvTopo(CigreLvTopo):
 
     def build(self, net=None):
         super().build(net)
-        self.add_card(1, "ev", "ev")
+        self.add_card(EV.vpp_no, EV.name, EV.kind, bus=EV.bus)
 
 
-def _verify(path: Path) -> bool:
+def verify_ledger(path: Path) -> bool:
+    """`eip ledger verify` on a card's ledger: True if its hash chain and signatures hold."""
     done = subprocess.run([sys.executable, "-m", "eip.cli.main", "ledger", "verify", str(path)],
                           capture_output=True, text=True)  # fmt: skip
     return done.returncode == 0
@@ -55,7 +39,7 @@ def ledger_check(root: Path, names: list[str]) -> dict:
             continue
         debits |= ledger_rows(path, "debit")
         credits |= ledger_rows(path, "credit")
-        ok[n] = _verify(path)
+        ok[n] = verify_ledger(path)
     server = {r for r in credits if r[0].startswith("02:00:00:00:00:fd")}
     return {
         "debit_rows": len(debits),
@@ -193,80 +177,3 @@ def phase_ev(ctx: RunContext, topo, state_root: Path, q: int) -> dict:
             "same_mac": before.get("mac") == after.get("mac"),
             "transfers_done": int(res.get("reason") == "done"),
         }
-
-
-SCHEMA = {
-    "quantity_bee": (int, 3000, "BEE per transfer in the trading and island phases"),
-    "ev_quantity_bee": (int, 100_000, "BEE of the transfer to the roaming EV"),
-    "short_quantity_bee": (int, 1000, "BEE per transfer with --short"),
-    "short_ev_quantity_bee": (int, 60_000, "BEE of the EV transfer with --short"),
-}
-
-
-def report(metrics: dict, ctx: RunContext) -> str:
-    tr, isl, ev, led = metrics["trading"], metrics["island"], metrics["ev"], metrics["ledgers"]
-    out = ["## CIGRE LV VPPs: trading, islanding, EV roaming", "",
-           "| phase | what | result |", "|---|---|---|"]  # fmt: skip
-    for t in tr["transfers"]:
-        out.append(f"| trading | {t['from']} -> {t['to']} {t['quantity']} BEE | {t['reason']} |")
-    p = tr["pool"]
-    out += [f"| trading | pool sale on r1: fill {p['fill_quantity']} BEE @ "
-            f"{p['fill_price_micro_per_kbee']} | delivered |",
-            f"| island | {isl['islanded_vpp']} islanded: unreachable events at the sender | "
-            f"{isl['islanded_events']} |",
-            f"| island | trade inside the island | {isl['inside_island']['reason']} |",
-            f"| island | cross-island transfer after rejoin | "
-            f"{isl['cross_island_after_rejoin']['reason']} |",
-            f"| EV | address before / after | {ev['before']['energy_ip']} ({ev['before']['vpp']}) /"
-            f" {ev['after']['energy_ip']} ({ev['after']['vpp']}) |",
-            f"| EV | MAC kept | {ev['same_mac']} ({ev['after']['mac']}) |",
-            f"| EV | transfer across the move | {ev['transfer']['reason']}, "
-            f"{ev['transfer']['delivered']} BEE |",
-            f"| ledgers | debit rows == credit rows | {led['debits_equal_credits']} "
-            f"({led['debit_rows']}) |",
-            f"| ledgers | `eip ledger verify` | {led['ledger_verify_ok']} "
-            f"({led['ledgers_verified']} ledgers) |", "",
-            f"Run time {metrics['seconds']} s.", ""]  # fmt: skip
-    return "\n".join(out)
-
-
-@experiment("cigre_lv_vpp", SCHEMA, needs_network=True, report=report)
-def run(ctx: RunContext) -> dict:
-    s = ctx.settings
-    q = s["short_quantity_bee"] if ctx.short else s["quantity_bee"]
-    q_ev = s["short_ev_quantity_bee"] if ctx.short else s["ev_quantity_bee"]
-    t0 = time.perf_counter()
-    topo = CigreEvTopo()
-    with ctx.emulation(topo, sden=False, pools=True) as emu:
-        root = emu.state_root
-        names = [c.name for c in emu.plan.cards]
-        trading = phase_trading(emu, q)
-        ctx.progress("phases", 1, 3)
-        island = phase_island(emu, q)
-        ctx.progress("phases", 2, 3)
-        ledgers_controller = ledger_check(root, names)
-    ev_root = ctx.out_dir / "ev-state"
-    ev = phase_ev(ctx, CigreEvTopo(), ev_root, q_ev)
-    ledgers_ev = ledger_check(ev_root, names)
-    ledgers = {
-        "debit_rows": ledgers_controller["debit_rows"] + ledgers_ev["debit_rows"],
-        "debits_equal_credits": ledgers_controller["debits_equal_credits"]
-        and ledgers_ev["debits_equal_credits"],
-        "ledgers_verified": ledgers_controller["ledgers_verified"] + ledgers_ev["ledgers_verified"],
-        "ledger_verify_ok": ledgers_controller["ledger_verify_ok"]
-        and ledgers_ev["ledger_verify_ok"],
-        "controller_run": ledgers_controller,
-        "ev_run": ledgers_ev,
-    }
-    return {
-        "trading": trading,
-        "island": island,
-        "ev": ev,
-        "ledgers": ledgers,
-        "transfers_done": {
-            "trading": trading["transfers_done"],
-            "island": island["transfers_done"],
-            "ev": ev["transfers_done"],
-        },
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
