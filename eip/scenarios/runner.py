@@ -193,8 +193,11 @@ class EmulationFactory:
 
     @property
     def topology(self):
-        """A fresh Topo of the scenario's topology."""
-        return self.scenario.build_topology()
+        """A fresh Mininet Topo of the scenario's topology (graph only; nothing runs)."""
+        from topologies import TOPOLOGIES
+
+        s = self.scenario
+        return TOPOLOGIES[s.topology](*s.topology_args, **s.topology_kwargs)
 
     def __call__(self, topo=None, **kwargs):
         from eip.net.emulation import Emulation

@@ -3,7 +3,7 @@
     scenario = load_scenario("scenarios/four_node_day.yaml", short=True)
 
 A scenario names an `experiment` (registered with `@experiment` in an eip.scenarios module), a
-`topology` from `topologies.TOPOLOGIES`, and the experiment's `settings`, checked against its schema:
+`topology` from `eip.cases.TOPOLOGIES` (checked on its plain description, without Mininet), and the experiment's `settings`, checked against its schema:
 unknown keys are rejected, types checked, defaults filled, REQUIRED settings enforced. `expect` holds
 conditions on the metrics the experiment returns; the runner checks them after the run. The format is
 described in docs/scenarios.md.
@@ -13,6 +13,7 @@ import importlib
 import logging
 import math
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,9 @@ class Scenario:
     expect: tuple[Expectation, ...] = ()
     short: bool = False
 
-    def build_topology(self):
-        """A fresh Mininet Topo of this scenario (graph only; nothing runs)."""
-        from topologies import TOPOLOGIES
+    def case_topology(self):
+        """The plain description of this scenario's topology (`eip.cases.model.CaseTopology`)."""
+        from eip.cases import TOPOLOGIES
 
         return TOPOLOGIES[self.topology](*self.topology_args, **self.topology_kwargs)
 
@@ -249,7 +250,7 @@ def _experiment(value: Any, where: Where) -> str:
 
 
 def _topology(value: Any, where: Where) -> tuple[str, tuple, dict]:
-    from topologies import TOPOLOGIES
+    from eip.cases import TOPOLOGIES
 
     valid = ", ".join(sorted(TOPOLOGIES))
     if isinstance(value, str):
@@ -268,7 +269,7 @@ def _topology(value: Any, where: Where) -> tuple[str, tuple, dict]:
 
 
 def _build_topology(name: str, args: tuple, kwargs: dict, where: Where):
-    from topologies import TOPOLOGIES
+    from eip.cases import TOPOLOGIES
 
     try:
         return TOPOLOGIES[name](*args, **kwargs)
@@ -388,16 +389,17 @@ def _type_name(kind: type) -> str:
             list: "a list", dict: "a mapping", type(None): "null"}.get(kind, kind.__name__)  # fmt: skip
 
 
+def _natural(text: str) -> list:
+    """Mininet's sort key (numbers by value): the order of a plan's cards."""
+    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", text)]
+
+
 def _resource_names(topo) -> dict:
+    """Card and VPP names of a topology description, in the order of its network plan."""
     if topo is None:
         return {}
-    try:
-        from eip.net.plan import plan_from_topo
-
-        plan = plan_from_topo(topo)
-    except Exception:  # a topology without the conventions: no name checks
-        return {}
-    return {CardName: tuple(c.name for c in plan.cards), VppName: tuple(sorted(plan.lans))}
+    cards = tuple(sorted(topo.names(), key=_natural))
+    return {CardName: cards, VppName: tuple(sorted(f"vpp{v.no}" for v in topo.vpps))}
 
 
 def describe(scenario: Scenario) -> str:
