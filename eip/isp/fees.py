@@ -30,6 +30,8 @@ from types import MappingProxyType
 from eip.isp.model import IspError, NodalInjections, OpfResult
 
 MIN_PROFIT_RATE = 0.10
+# Below this OPF cost a profit rate is float noise over ~0 (hypothesis found -4e296 at a 2e-309 cost).
+MIN_RATED_COST_CNY = 1e-9
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class Fees:
     opf_cost_cny: float
     grid_revenue_cny: float
     profit_cny: float  # after fees: revenue + fees - opf_cost - reversal_cost
-    profit_rate: float | None  # profit / opf_cost; None when the OPF cost is 0
+    profit_rate: (
+        float | None
+    )  # profit / opf_cost; None when the OPF cost is below MIN_RATED_COST_CNY
     unallocated_cny: float = 0.0
 
 
@@ -105,7 +109,7 @@ def service_fees(
         opf_cost,
         grid_revenue_cny,
         profit,
-        profit / opf_cost if opf_cost > 0 else None,
+        profit / opf_cost if opf_cost >= MIN_RATED_COST_CNY else None,
         unallocated,
     )
 
