@@ -176,7 +176,7 @@ class ControlOps:
         self._run(conn, effects)
         return out
 
-    # --- the BEE pool ----
+    # --- the BEE pool -------------------------------------------------------------------------
     def _place_order(self, req: dict, client, now: float) -> list:
         try:
             o = parse_order(req, self.default_pool(), self.config.price_micro_per_kbee,
