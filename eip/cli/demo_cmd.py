@@ -18,12 +18,12 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from eip.cli.wireshark_cmd import dissector_path
-    from eip.sample import sample_exchange, sample_frames, write_pcap
+    from eip.sample import sample_exchange, write_sample_pcap
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pcap = out / "sample.pcap"
-    n = write_pcap(pcap, sample_frames())
+    n = write_sample_pcap(pcap)
     print(f"Energy Internet protocol demo: {n} packets of one exchange written to {pcap}\n")
     for i, (_, _, pkt) in enumerate(sample_exchange(), start=1):
         print(f"{i:3d} {summary(pkt)}")

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from eip.cli.main import main
-from eip.sample import sample_exchange, write_pcap
+from eip.pcap import write_pcap
+from eip.sample import sample_exchange
 
 
 def run_eip(*args: str) -> subprocess.CompletedProcess:
