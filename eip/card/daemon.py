@@ -110,12 +110,11 @@ class CardDaemon:
     def perform(self, actions: list) -> None:
         """Carry out the node's actions in order."""
         for action in actions:
-            kind = type(action)
-            if kind is Transmit:
+            if type(action) is Transmit:
                 self._transmit(action)
-            elif kind is Answer:
+            elif type(action) is Answer:
                 self._answer(action.client, action.ok, action.payload)
-            elif kind is Stop:
+            elif type(action) is Stop:
                 self.running = False
 
     def _transmit(self, tx: Transmit) -> None:
@@ -172,8 +171,7 @@ class CardDaemon:
         log.info("card %s (%s) up at %s", self.config.name, self.config.mac, node.energy_ip)
         while self.running:
             now = self.clock()
-            deadline = node.next_deadline()
-            wake = now + IDLE_WAKE_S if deadline is None else min(deadline, now + IDLE_WAKE_S)
+            wake = min(node.next_deadline() or now + IDLE_WAKE_S, now + IDLE_WAKE_S)
             for key, _ in self.sel.select(max(0.0, wake - now)):
                 if key.data == "raw":
                     self._drain_raw()
@@ -189,10 +187,10 @@ class CardDaemon:
         self.close()
 
     def _flush(self) -> None:
+        """Commit the batch, then send it; nothing of it is sent if the commit fails (peers retransmit)."""
         try:
             actions = self.node.flush()
         except Exception:
-            # Nothing of this batch is sent when its commit fails: the peers retransmit.
             self.node.stats["errors"] += 1
             log.exception("error applying a batch")
             return
@@ -223,26 +221,23 @@ class CardDaemon:
         self.sel.register(client, selectors.EVENT_READ, "client")
 
     def _read_client(self, client) -> None:
-        buffers = self._buffers
+        """Read a control client's request line; answer it (or its error) through the node."""
         try:
             chunk = client.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             chunk = b""
+        buf = self._buffers.pop(client, b"") + chunk
         if not chunk:
-            buffers.pop(client, None)
             self._drop_client(client)
             return
-        buf = buffers.get(client, b"") + chunk
         if b"\n" not in buf:
             if len(buf) > MAX_LINE:
-                buffers.pop(client, None)
                 self._answer(client, False, "request line too long")
             else:
-                buffers[client] = buf
+                self._buffers[client] = buf
             return
-        buffers.pop(client, None)
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(client)
         try:
