@@ -12,6 +12,7 @@ from eip.card.config import KINDS
 from eip.errors import EipError
 
 WAN_SUBNET = "10.0.0.0/24"
+WAN_DPID = 0x10000  # above every LAN switch's dpid (the VPP number)
 MAX_CARDS_PER_VPP = 244  # card k has 10.i.0.(10+k); .254 is the router
 MAX_VPPS = 254  # VPP i has 10.i.0.0/24 and WAN address 10.0.0.i
 MAX_CARD_NAME = 10  # Linux interface names are <= 15 characters: NAME-eth0

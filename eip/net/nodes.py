@@ -20,6 +20,7 @@ from mininet.topo import Topo
 from eip.addressing import (
     MAX_CARDS_PER_VPP,
     MAX_VPPS,
+    WAN_DPID,
     card_ip,
     card_mac,
     check_card,
@@ -31,8 +32,6 @@ from eip.addressing import (
     router_wan_mac,
 )
 from eip.errors import EipError
-
-WAN_DPID = 0x10000  # above every LAN switch's dpid (the VPP number)
 
 
 def dpid_hex(dpid: int) -> str:

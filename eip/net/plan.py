@@ -12,15 +12,19 @@ and these values in their Mininet params, with explicit port numbers on every li
 """
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from eip.addressing import (  # noqa: F401 - the conventions, re-exported for the plan's users
+from eip.addressing import (
+    WAN_DPID,
     WAN_SUBNET,
     card_ip,
     card_mac,
     lan_subnet,
+    router_gateway,
     router_lan_mac,
+    router_wan_ip,
     router_wan_mac,
 )
 from eip.errors import EipError
@@ -166,6 +170,35 @@ def plan_from_topo(topo, name: str = "") -> NetworkPlan:
             links.append(SwitchLink(info["node1"], info["port1"], info["node2"], info["port2"]))
     return NetworkPlan(name or type(topo).__name__, tuple(switches), tuple(cards), tuple(routers),
                        tuple(links), lans)  # fmt: skip
+
+
+def plan_from_case(case, name: str = "") -> NetworkPlan:
+    """The plan of a study system's `CaseTopology` (eip/cases) without Mininet.
+
+    Equal to `plan_from_topo` of a Topo built from it with `EnergyTopo.add_case` (a unit test checks
+    this on every study system): the same names, ports, addresses and order.
+    """
+    vpps = sorted(case.vpps, key=lambda v: _natural(f"s{v.no}"))
+    switches = [SwitchNode(f"s{v.no}", v.no, "lan", f"vpp{v.no}") for v in vpps]
+    switches.append(SwitchNode("wan", WAN_DPID, "wan", ""))
+    cards, index = [], case.index_of()
+    for c in sorted(case.cards, key=lambda c: _natural(c.name)):
+        no, k = index[c.name]
+        cards.append(CardNode(c.name, c.kind, card_mac(no, k), card_ip(no, k), f"vpp{no}", f"s{no}",
+                              k + 1, router_gateway(no), int(c.bus)))  # fmt: skip
+    routers, lans = [], {}
+    for v in sorted(case.vpps, key=lambda v: _natural(f"r{v.no}")):
+        no, vpp = v.no, f"vpp{v.no}"
+        lan = RouterPort(f"s{no}", 1, router_lan_mac(no), f"{router_gateway(no)}/24", f"r{no}-lan")
+        wan = RouterPort("wan", no, router_wan_mac(no), f"{router_wan_ip(no)}/24", f"r{no}-wan")
+        routers.append(RouterNode(f"r{no}", vpp, lan, wan))
+        lans[vpp] = lan_subnet(no)
+    return NetworkPlan(name or case.name, tuple(switches), tuple(cards), tuple(routers), (), lans)
+
+
+def _natural(text: str) -> list:
+    """Mininet's sort key (numbers by value), the order `Topo.nodes()` lists nodes in."""
+    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", text)]
 
 
 def _neighbours(topo, node: str) -> list[str]:

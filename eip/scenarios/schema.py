@@ -13,7 +13,6 @@ import importlib
 import logging
 import math
 import pkgutil
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -389,17 +388,14 @@ def _type_name(kind: type) -> str:
             list: "a list", dict: "a mapping", type(None): "null"}.get(kind, kind.__name__)  # fmt: skip
 
 
-def _natural(text: str) -> list:
-    """Mininet's sort key (numbers by value): the order of a plan's cards."""
-    return [int(s) if s.isdigit() else s for s in re.split(r"(\d+)", text)]
-
-
 def _resource_names(topo) -> dict:
     """Card and VPP names of a topology description, in the order of its network plan."""
     if topo is None:
         return {}
-    cards = tuple(sorted(topo.names(), key=_natural))
-    return {CardName: cards, VppName: tuple(sorted(f"vpp{v.no}" for v in topo.vpps))}
+    from eip.net.plan import plan_from_case
+
+    plan = plan_from_case(topo)
+    return {CardName: tuple(c.name for c in plan.cards), VppName: tuple(sorted(plan.lans))}
 
 
 def describe(scenario: Scenario) -> str:

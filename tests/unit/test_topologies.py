@@ -203,3 +203,24 @@ def test_each_file_defines_topos_for_mn_custom(path):
     customs = runpy.run_path(str(path))
     assert customs["topos"] and all(callable(f) for f in customs["topos"].values())
     assert set(customs["topos"]) <= set(TOPOLOGIES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_plan_of_a_study_system_needs_no_mininet(name):
+    """`plan_from_case` of an eip.cases description equals the plan of the Topo built from it."""
+    from eip.cases import TOPOLOGIES as DESCRIPTIONS
+    from eip.net.plan import plan_from_case
+
+    topo_name, args, kwargs = {
+        "four_node": ("four_node", (), {}),
+        "vpp_lans_3x4": ("vpp_lans", (3, 4), {}),
+        "vpp_lans_10x20": ("vpp_lans", (), {"n_vpp": 10, "cards_per_vpp": 20}),
+        "cigre_lv": ("cigre_lv", (), {}),
+        "case33bw": ("case33bw", (), {}),
+    }[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = plan_from_topo(CASES[name](), name)
+        got = plan_from_case(DESCRIPTIONS[topo_name](*args, **kwargs), name)
+    assert got == want
+    assert got.to_json() == want.to_json()

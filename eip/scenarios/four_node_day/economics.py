@@ -326,9 +326,9 @@ def _upstream(opf) -> float:
 
 def run_day(params: DayParams | None = None, grid=None) -> Day:
     """Both modes of the whole day (12 periods); ~100 AC OPFs, some 15 s."""
+    from eip.cases import four_node
     from eip.isp.isp import EnergyIsp
-    from eip.net.plan import plan_from_topo
-    from topologies.four_node import FourNodeTopo
+    from eip.net.plan import plan_from_case
 
     p = params or DayParams()
     grid = grid or four_node_grid()
@@ -345,7 +345,7 @@ def run_day(params: DayParams | None = None, grid=None) -> Day:
         "energy_internet": plan_battery(ev_price, p.ev_kw, p.ev_kwh, p.ev_soc0_kwh, p.efficiency,
                                         discharge=True, away=p.ev_trip_periods, trip_kwh=trip),
     }  # fmt: skip
-    isp = EnergyIsp(grid, plan_from_topo(FourNodeTopo(), "four_node"), PERIOD_H * 3600, 10)
+    isp = EnergyIsp(grid, plan_from_case(four_node.topology(), "four_node"), PERIOD_H * 3600, 10)
     records = {
         mode: tuple(run_period(grid, isp, mode, k, p, base[k], storage[k], ev_plan[mode][k])
                     for k in range(n))
