@@ -1,1 +1,4 @@
-"""The Energy Internet Card: Energy-TCP endpoint, profile ledger and control interface (docs/card.md)."""
+"""The Energy Internet Card (docs/card.md): `node.CardNode` is the card as plain logic (datagrams, control
+requests and the time in, actions out), `daemon.CardDaemon` its thin shell of sockets; Energy-TCP itself
+is eip/etcp/, the profile ledger `ledger`, the control interface `control` and `ops`.
+"""
