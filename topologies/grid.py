@@ -35,7 +35,16 @@ class Case33bwTopo(GridTopo):
         self.add_case(case33bw.topology(net))
 
 
+class CigreEvTopo(CigreLvTopo):
+    """CIGRE LV with the roaming EV card (`eip.cases.cigre_lv.EV`) on the residential LAN (vpp1)."""
+
+    def build(self, net=None):
+        super().build(net)
+        ev = cigre_lv.EV
+        self.add_card(ev.vpp_no, ev.name, ev.kind, bus=ev.bus)
+
+
 topos = {"cigre_lv": CigreLvTopo, "case33bw": Case33bwTopo}
 
-__all__ = ["CIGRE_FEEDERS", "Case33bwTopo", "CigreLvTopo", "GridElement", "GridTopo",
+__all__ = ["CIGRE_FEEDERS", "Case33bwTopo", "CigreEvTopo", "CigreLvTopo", "GridElement", "GridTopo",
            "cigre_lv_zones", "feeder_zones", "grid_elements", "sgen_kind", "topos"]  # fmt: skip

@@ -1,7 +1,7 @@
 """VPPs on the CIGRE LV network: a day of trading, a microgrid islanding and rejoining, an EV roaming.
 
 Topology: `CigreLvTopo` (vpp1 residential, vpp2 industrial, vpp3 commercial) plus one EV card `ev` on
-the residential LAN (`CigreEvTopo`). Phases, each on real packets:
+the residential LAN (`topologies.grid.CigreEvTopo`). Phases, each on real packets:
 
 1. morning (controller + ISP firewall + pools): transfers inside a VPP and across VPPs, and a BEE pool
    sale on the residential router (sell order, crossing buy order, the sale delivered as BEEs);
@@ -19,7 +19,7 @@ Checks: per phase the transfers done, islanded events, EV addresses before/after
 union of debit rows equals the union of credit rows: every BEE debited once is credited once) and
 `eip ledger verify` on every ledger.
 
-Layout: `driver` (the topology, the phases, the ledger check), `report` (the table); this module holds
+Layout: `driver` (the phases, the ledger check), `report` (the table); this module holds
 the settings and runs the phases in order.
 """
 
@@ -27,7 +27,6 @@ import time
 
 from eip.scenarios.base import RunContext, experiment
 from eip.scenarios.cigre_lv_vpp.driver import (
-    CigreEvTopo,
     ledger_check,
     phase_ev,
     phase_island,
@@ -49,6 +48,8 @@ def run(ctx: RunContext) -> dict:
     q = s["short_quantity_bee"] if ctx.short else s["quantity_bee"]
     q_ev = s["short_ev_quantity_bee"] if ctx.short else s["ev_quantity_bee"]
     t0 = time.perf_counter()
+    from topologies.grid import CigreEvTopo
+
     topo = CigreEvTopo()
     with ctx.emulation(topo, sden=False, pools=True) as emu:
         root = emu.state_root
@@ -85,5 +86,5 @@ def run(ctx: RunContext) -> dict:
     }
 
 
-__all__ = ["SCHEMA", "CigreEvTopo", "ledger_check", "phase_ev", "phase_island", "phase_trading",
+__all__ = ["SCHEMA", "ledger_check", "phase_ev", "phase_island", "phase_trading",
            "report", "run"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""The CIGRE LV VPPs' network driver: the topology with a roaming EV, the three phases on real packets,
+"""The CIGRE LV VPPs' network driver: the three phases on real packets (on `topologies.grid.CigreEvTopo`),
 and the ledger check (every BEE debited once is credited once).
 """
 
@@ -8,19 +8,9 @@ import time
 from pathlib import Path
 
 from eip.card.harness import ledger_rows, wait_for
-from eip.cases.cigre_lv import EV
 from eip.scenarios.base import RunContext
-from topologies.grid import CigreLvTopo
 
 EV_IP_AWAY = "10.3.0.50"
-
-
-class CigreEvTopo(CigreLvTopo):
-    """CIGRE LV with one EV card (`ev`) on the residential LAN (vpp1)."""
-
-    def build(self, net=None):
-        super().build(net)
-        self.add_card(EV.vpp_no, EV.name, EV.kind, bus=EV.bus)
 
 
 def verify_ledger(path: Path) -> bool:
