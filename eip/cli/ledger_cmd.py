@@ -21,11 +21,16 @@ def register(subparsers) -> None:
     s.set_defaults(func=run_show)
 
 
-def run_verify(args: argparse.Namespace) -> int:
+def _read(path: str, what):
+    """what(ledger) for the ledger at path, opened only for the call."""
     from eip.card.ledger import Ledger
 
-    with Ledger.open(args.path) as ledger:
-        result = ledger.verify()
+    with Ledger.open(path) as ledger:
+        return what(ledger)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    result = _read(args.path, lambda ledger: ledger.verify())
     if result.ok:
         print(f"ok: {result.records} records verified")
         return 0
@@ -34,15 +39,25 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from eip.card.ledger import Ledger
-
-    with Ledger.open(args.path) as ledger:
-        profile = ledger.profile()
+    profile = _read(args.path, lambda ledger: ledger.profile())
     if args.json:
         print(json.dumps(profile, indent=2))
     else:
         _print_profile(profile)
     return 0
+
+
+# (row label, profile key, format spec) of the profile's totals, shown before and after flexibility.
+_FOOTPRINT = (
+    ("green certificates (Wh)", "green_certificates_wh", ",.1f"),
+    ("carbon emission rights (g)", "carbon_rights_g", ","),
+    ("carbon footprint (kg CO2)", "carbon_footprint_kg", ",.3f"),
+)
+_MONEY = (
+    ("money earned", "money_earned", ",.6f"),
+    ("money paid", "money_paid", ",.6f"),
+    ("money balance", "money_balance", ",.6f"),
+)
 
 
 def _print_profile(profile: dict) -> None:
@@ -63,15 +78,13 @@ def _print_profile(profile: dict) -> None:
         for name, wh in profile["energy_wh"][side].items():
             if wh:
                 head.add_row(f"energy {side} {name} (Wh)", f"{wh:,}")
-    head.add_row("green certificates (Wh)", f"{profile['green_certificates_wh']:,.1f}")
-    head.add_row("carbon emission rights (g)", f"{profile['carbon_rights_g']:,}")
-    head.add_row("carbon footprint (kg CO2)", f"{profile['carbon_footprint_kg']:,.3f}")
+    for label, key, spec in _FOOTPRINT:
+        head.add_row(label, format(profile[key], spec))
     for side, w in profile["flexibility_w"].items():
         if w:
             head.add_row(f"flexibility {side} (W)", f"{w:,}")
-    head.add_row("money earned", f"{profile['money_earned']:,.6f}")
-    head.add_row("money paid", f"{profile['money_paid']:,.6f}")
-    head.add_row("money balance", f"{profile['money_balance']:,.6f}")
+    for label, key, spec in _MONEY:
+        head.add_row(label, format(profile[key], spec))
     for key, n in profile["counts"].items():
         head.add_row(key.replace("_", " "), f"{n:,}")
     console.print(head)
