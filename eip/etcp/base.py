@@ -4,9 +4,37 @@ See eip/etcp/connection.py for the state machine itself; sequence arithmetic is 
 """
 
 from eip.protocol import constants as c
+from eip.protocol.constants import (  # reject reasons by name, for the card and the energy server
+    REJECT_BUSY,
+    REJECT_CANCELLED,
+    REJECT_DEADLINE_INFEASIBLE,
+    REJECT_DYNAMIC_LIMIT,
+    REJECT_INSUFFICIENT_SUPPLY,
+    REJECT_ISLANDED,
+    REJECT_MALFORMED,
+    REJECT_NO_SERVICE,
+    REJECT_OTHER,
+    REJECT_STATIC_LIMIT,
+    REJECT_UNAUTHORIZED,
+)
 from eip.protocol.seq import SEQ_MOD, seq_add, seq_sub
 
-__all__ = ["SEQ_MOD", "seq_add", "seq_sub"]  # re-exported with the tunables
+__all__ = [  # re-exported with the tunables
+    "REJECT_BUSY",
+    "REJECT_CANCELLED",
+    "REJECT_DEADLINE_INFEASIBLE",
+    "REJECT_DYNAMIC_LIMIT",
+    "REJECT_INSUFFICIENT_SUPPLY",
+    "REJECT_ISLANDED",
+    "REJECT_MALFORMED",
+    "REJECT_NO_SERVICE",
+    "REJECT_OTHER",
+    "REJECT_STATIC_LIMIT",
+    "REJECT_UNAUTHORIZED",
+    "SEQ_MOD",
+    "seq_add",
+    "seq_sub",
+]
 
 DSCP_DEFAULT = c.PRIORITY_CLASSES[1]  # segments of a transfer not opened with its own priority
 MAX_BEES_PER_SEGMENT = (
@@ -57,17 +85,3 @@ class Rto:
 
     def back_off(self) -> None:
         self.rto = min(RTO_MAX_S, 2 * self.rto)
-
-
-# Reject reasons of the reject option (R6.11), by name (values: eip.protocol.constants.REJECT_REASONS).
-REJECT_INSUFFICIENT_SUPPLY = 1
-REJECT_STATIC_LIMIT = 2
-REJECT_DYNAMIC_LIMIT = 3
-REJECT_DEADLINE_INFEASIBLE = 4
-REJECT_NO_SERVICE = 5
-REJECT_UNAUTHORIZED = 6
-REJECT_BUSY = 7
-REJECT_MALFORMED = 8
-REJECT_ISLANDED = 9
-REJECT_CANCELLED = 10
-REJECT_OTHER = 255

@@ -131,18 +131,30 @@ OPTION_KINDS = {
 }
 OPTION_LENGTHS = {OPT_REQUEST: 20, OPT_REJECT: 8, OPT_SCHEDULE: 16, OPT_OFFER: 20}
 
+# Reject reasons of the reject option (R6.11, registry 9.5), by name.
+REJECT_INSUFFICIENT_SUPPLY = 1
+REJECT_STATIC_LIMIT = 2
+REJECT_DYNAMIC_LIMIT = 3
+REJECT_DEADLINE_INFEASIBLE = 4
+REJECT_NO_SERVICE = 5
+REJECT_UNAUTHORIZED = 6
+REJECT_BUSY = 7
+REJECT_MALFORMED = 8
+REJECT_ISLANDED = 9
+REJECT_CANCELLED = 10
+REJECT_OTHER = 255
 REJECT_REASONS = {
-    1: "insufficient-supply",
-    2: "static-limit",
-    3: "dynamic-limit",
-    4: "deadline-infeasible",
-    5: "no-service",
-    6: "unauthorized",
-    7: "busy",
-    8: "malformed",
-    9: "islanded",
-    10: "cancelled",
-    255: "other",
+    REJECT_INSUFFICIENT_SUPPLY: "insufficient-supply",
+    REJECT_STATIC_LIMIT: "static-limit",
+    REJECT_DYNAMIC_LIMIT: "dynamic-limit",
+    REJECT_DEADLINE_INFEASIBLE: "deadline-infeasible",
+    REJECT_NO_SERVICE: "no-service",
+    REJECT_UNAUTHORIZED: "unauthorized",
+    REJECT_BUSY: "busy",
+    REJECT_MALFORMED: "malformed",
+    REJECT_ISLANDED: "islanded",
+    REJECT_CANCELLED: "cancelled",
+    REJECT_OTHER: "other",
 }
 SCHEDULE_MODES = {1: "deliver", 2: "store", 3: "draw"}
 EMERGENCY_CODES = {1: "device", 2: "escalation", 3: "grid"}

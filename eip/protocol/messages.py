@@ -13,6 +13,7 @@ from eip.protocol.model import (
     ScheduleOption,
     Signature,
 )
+from eip.protocol.seq import seq_add
 
 _NO_UNITS = (Signature, Receipt)  # SIG and RCPT occupy no sequence numbers (R6.4)
 
@@ -84,7 +85,7 @@ def accept_segment(request: EnergyTcp, isn: int, window: int, granted_quantity: 
             f"{kind}.quantity", f"granted {granted_quantity} exceeds the {req.quantity} asked"
         )
     granted = req._replace(quantity=granted_quantity)
-    ack = (request.seq + 1) % (1 << 32)
+    ack = seq_add(request.seq, 1)
     flags = c.ETCP_SYN | c.ETCP_ACK
     return EnergyTcp(request.dport, request.sport, isn, ack, flags, window, 0, (granted,))
 
@@ -93,7 +94,7 @@ def reject_segment(request: EnergyTcp, reason: int, retry_after_s: int) -> Energ
     """The Reject (RST-ACK with reason and retry-after) answering `request` (R6.11)."""
     if reason not in c.REJECT_REASONS:
         raise EncodeError("reject.reason", f"{reason} is not in registry 9.5")
-    ack = (request.seq + seq_units(request)) % (1 << 32)
+    ack = seq_add(request.seq, seq_units(request))
     opt = RejectOption(reason, retry_after_s)
     return EnergyTcp(request.dport, request.sport, 0, ack, c.ETCP_RST | c.ETCP_ACK, 0, 0, (opt,))
 

@@ -41,7 +41,6 @@ __all__ = [
     "Miss", "Plan", "SlotPlan", "merge_allocations",
 ]  # fmt: skip
 
-REASON_SUPPLY, REASON_DEADLINE, REASON_NO_SERVICE, REASON_BUSY, REASON_MALFORMED = 1, 4, 5, 7, 8
 EMERGENCY_ESCALATION = 2
 
 
@@ -178,21 +177,23 @@ class EnergyServer:
             )
 
         if req.bee_type not in self.bee_types:
-            return reject(REASON_NO_SERVICE, 0, f"bee type {req.bee_type} not served")
+            return reject(c.REJECT_NO_SERVICE, 0, f"bee type {req.bee_type} not served")
         if new.packets == 0:
-            return reject(REASON_MALFORMED, 0, "quantity 0")
+            return reject(c.REJECT_MALFORMED, 0, "quantity 0")
         if len(self._active) >= self.max_queue:
             free = min(r.last_slot for r in self._active) + 1
-            return reject(REASON_BUSY, self._after(now_s, free), "queue full")
+            return reject(c.REJECT_BUSY, self._after(now_s, free), "queue full")
         slots = new.last_slot - new.first_slot + 1
         if slots <= 0 or (new.rate and slots * new.rate < new.packets):
             return reject(
-                REASON_DEADLINE, 0, "window too short for the quantity at the client's rate"
+                c.REJECT_DEADLINE_INFEASIBLE,
+                0,
+                "window too short for the quantity at the client's rate",
             )
         alone = [r for r in self._active if r.non_interruptible and r.started]
         if new.request_id in self._missed_ids(start, [*alone, new]):
             retry = self._retry(now_s, start, new) or 0  # 0: no later window helps, change it
-            return reject(REASON_DEADLINE, retry, "forecast too small by the deadline")
+            return reject(c.REJECT_DEADLINE_INFEASIBLE, retry, "forecast too small by the deadline")
         base = self._missed_ids(start, self._active)
         kept = list(self._active)
         extra = self._missed_ids(start, [*kept, new]) - base
@@ -202,7 +203,7 @@ class EnergyServer:
                 retry = self._retry(now_s, start, new) or self._after(
                     now_s, start + self.horizon_slots
                 )
-                return reject(REASON_SUPPLY, retry, "admitted load fills the supply")
+                return reject(c.REJECT_INSUFFICIENT_SUPPLY, retry, "admitted load fills the supply")
             kept.remove(max(victims, key=lambda r: (r.cls, r.request_id)))
             extra = self._missed_ids(start, [*kept, new]) - base
         gone = [r for r in self._active if r not in kept]

@@ -102,9 +102,9 @@ class SdenService:
         if open_here >= MAX_OPEN_PER_CLIENT:  # a flood of requests from one card: busy
             self.stats["rejected"] += 1
             self.stats["busy"] = self.stats.get("busy", 0) + 1
-            return [self._packet(pkt.src, Connection.reject(syn, 7, 10))]
+            return [self._packet(pkt.src, Connection.reject(syn, c.REJECT_BUSY, 10))]
         if opt is None or isinstance(opt, OfferOption) or peer_key is None:
-            reason = 6 if peer_key is None else 5
+            reason = c.REJECT_UNAUTHORIZED if peer_key is None else c.REJECT_NO_SERVICE
             self.stats["rejected"] += 1
             return [self._packet(pkt.src, Connection.reject(syn, reason, 60))]
         if emergency:
