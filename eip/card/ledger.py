@@ -38,7 +38,6 @@ from eip.card.ledger_format import (
     ROLE_DIRECTION,
     SCHEMA,
     SCHEMA_VERSION,
-    SEQ_MASK,
     TOO_LONG,
     TRANSFER_COLUMNS,
     WRONG_END,
@@ -54,6 +53,7 @@ from eip.etcp import keys
 from eip.etcp.model import Delivery, TransferInfo
 from eip.protocol import constants as c
 from eip.protocol.model import Bee
+from eip.protocol.seq import SEQ_HALF, SEQ_MOD, seq_sub
 from eip.protocol.signing import records_digest
 
 __all__ = [
@@ -64,7 +64,6 @@ __all__ = [
     "RECORD_TAG",
     "ROLE_DIRECTION",
     "SCHEMA_VERSION",
-    "SEQ_MASK",
     "ZERO_HASH",
     "Identity",
     "Ledger",
@@ -323,7 +322,7 @@ class Ledger:
                 json.dumps(info.template._asdict()),
                 info.quantity_total,
                 info.quantum,
-                info.next_seq & SEQ_MASK,
+                info.next_seq % SEQ_MOD,
                 info.state,
                 float(info.opened_s),
                 info.close_reason,
@@ -419,7 +418,7 @@ class Ledger:
                         f"[{start}, {old[0]}) (different range or BEEs)"
                     )
                 continue  # already in the ledger: exactly once
-            if (next_seq - end) & SEQ_MASK >= 1 << 31:
+            if seq_sub(next_seq, end) >= SEQ_HALF:
                 raise LedgerError(f"commit: {tid} next_seq {next_seq} is before end_seq {end}")
             sender_sig, receiver_sig = bytes(delivery.sender_sig), bytes(delivery.receiver_sig)
             if len(sender_sig) != c.SIGNATURE_LEN or len(receiver_sig) != c.SIGNATURE_LEN:
@@ -432,7 +431,7 @@ class Ledger:
             prev = h
             bee_rows.extend((tid, seq, direction, *bee, record_no) for seq, bee in delivery.bees)
             staged[(tid, start)] = (end, digest)
-            t[1] = next_seq & SEQ_MASK
+            t[1] = next_seq % SEQ_MOD
         if rec_rows:
             conn.executemany(INSERT_RECORD, rec_rows)
             conn.executemany(INSERT_BEE, bee_rows)

@@ -30,12 +30,12 @@ from typing import NamedTuple
 
 from eip.errors import EipError
 from eip.protocol import constants as c
+from eip.protocol.seq import SEQ_HALF, seq_add
 
 SCHEMA_VERSION = 1
 FORMAT = "eip-ledger"
 ZERO_HASH = bytes(32)
-SEQ_MASK = 0xFFFFFFFF
-MAX_RANGE = 1 << 31  # a delivery record spans fewer units, so sequence arithmetic is unambiguous
+MAX_RANGE = SEQ_HALF  # a delivery record spans fewer units, so sequence arithmetic is unambiguous
 RECORD_TAG = b"EIP-LDG1"
 DIRECTIONS = {"debit": 1, "credit": 2}
 ROLE_DIRECTION = {"send": "debit", "receive": "credit"}
@@ -188,7 +188,7 @@ def range_fault(start: int, end: int, bees: Iterable[tuple[int, object]]) -> Ran
             return RangeFault(GAP, n, seq, s, units)
         if not isinstance(quantity, int) or quantity < 1:
             return RangeFault(BAD_QUANTITY, n, seq, s, units, quantity)
-        s = (s + quantity) & SEQ_MASK
+        s = seq_add(s, quantity)
         units += quantity
         n += 1
     if units >= MAX_RANGE:

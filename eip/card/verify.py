@@ -25,6 +25,7 @@ from eip.card.ledger_format import (
 )
 from eip.etcp import keys
 from eip.protocol.model import Bee
+from eip.protocol.seq import SEQ_MOD
 from eip.protocol.signing import delivery_message, receipt_message, records_digest
 
 _QUANTITY = 3 + Bee._fields.index(
@@ -122,7 +123,7 @@ def _check_bees(conn, no, tid, direction, start, end, digest) -> str:
     """Why the BEE rows of record `no` do not match its digest and range, or "" if they do."""
     rows = conn.execute(
         f"SELECT transfer_id, direction, seq, {BEE_COLUMNS} FROM bees WHERE record_no = ? "
-        "ORDER BY (seq - ?) & 4294967295",
+        f"ORDER BY (seq - ?) & {SEQ_MOD - 1}",  # sequence order from start, across a wrap
         (no, start),
     ).fetchall()
     if not rows:
