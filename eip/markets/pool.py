@@ -21,14 +21,14 @@ and a partial trade in part of the frame leaves the rest of the quantity offered
 
 Data structures: resting orders sit in binary heaps of `(price key, seq, Resting)` items (price key =
 price for sends, -price for asks, so a heap top is the best; `Resting` holds the order, its remaining
-quantity and the fields matching reads, by name), one heap per (BEE type,
-side, start bucket a, end bucket z) with a = start_s // bucket_s and z = ceil(end_s / bucket_s). An
-incoming order [s, e) looks only at the heaps that can overlap it (a <= (e - 1) // bucket_s, z > s //
-bucket_s, a >= (s - longest frame) // bucket_s; the list is cached per window) and merges their best
-compatible items in price-time order, so resting orders of other delivery slots cost nothing. A dict
-(owner, order id) -> Resting serves cancel; a heap of (end_s, seq, Resting) serves expiry. Cancelled
-and expired orders are marked (left 0) and dropped lazily at heap tops, and the heaps are compacted
-when marked entries outnumber live ones: O(log n) amortised per order plus the compatible-skips.
+quantity and, by name, the fields matching reads), one heap per (BEE type, side, start bucket a, end
+bucket z) with a = start_s // bucket_s and z = ceil(end_s / bucket_s). An incoming order [s, e) looks
+only at the heaps that can overlap it (a <= (e - 1) // bucket_s, z > s // bucket_s, a >= (s - longest
+frame) // bucket_s; the list is cached per window) and merges their best compatible items in
+price-time order, so resting orders of other delivery slots cost nothing. A dict (owner, order id) ->
+Resting serves cancel; a heap of (end_s, seq, Resting) serves expiry. Cancelled and expired orders are
+marked (left 0) and dropped lazily at heap tops, and the heaps are compacted when marked orders
+outnumber live ones: O(log n) amortised per order plus the compatible-skips.
 """
 
 from heapq import heapify, heappop, heappush, merge
