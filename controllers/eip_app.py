@@ -37,7 +37,7 @@ STATUS_EVERY_S = 1.0
 
 def _sden_service(plan: NetworkPlan, state_root: Path):
     """The energy server: its key in state_root/server, the cards' public keys from their folders."""
-    from eip.card.keys import CardKey
+    from eip.etcp.keys import CardKey
     from eip.sdn.sden_service import SdenService, default_server
 
     names = {c.mac.lower(): c.name for c in plan.cards}

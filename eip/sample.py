@@ -37,6 +37,7 @@ from eip.protocol.model import (
     StaticLimitNotice,
     Unreachable,
 )
+from eip.protocol.seq import seq_add
 from eip.protocol.signing import delivery_message, receipt_message, records_digest
 
 T0_S = calendar.timegm((2026, 6, 1, 10, 0, 0))  # start of period 5 (two-hour periods from midnight)
@@ -150,7 +151,7 @@ class Side(NamedTuple):
     def signed(self, isn, start, bees, sender_key, receiver_key) -> tuple[Signature, Receipt]:
         """SIG (by src) and RCPT (by dst) for the delivery record of `bees` from `start` (section
         7.4) on the connection with initial sequence number `isn`."""
-        end = (start + sum(b.quantity for b in bees)) % (1 << 32)
+        end = seq_add(start, sum(b.quantity for b in bees))
         digest = records_digest(bees)
         msg = delivery_message(self.src[0], self.dst[0], self.sport, self.dport, isn, start, end,
                                digest)  # fmt: skip

@@ -22,6 +22,8 @@ from eip.protocol.model import (
     UnknownOption,
     Unreachable,
 )
+from eip.protocol.seq import SEQ_HALF as HALF
+from eip.protocol.seq import SEQ_MOD
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)
@@ -90,8 +92,6 @@ def pool_fills(draw) -> PoolFill:
 
 records = st.one_of(bees(), pool_orders(), pool_fills())  # the records that occupy sequence numbers
 signatures = st.binary(min_size=c.SIGNATURE_LEN, max_size=c.SIGNATURE_LEN)
-SEQ_MOD = 1 << 32
-HALF = 1 << 31
 
 
 def record_units(recs) -> int:

@@ -21,6 +21,7 @@ from eip.markets.pool import BeePool
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.model import EnergyIp, EnergyTcp, Packet, PoolFill, PoolOrder
+from eip.protocol.seq import seq_add
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.5
@@ -47,7 +48,7 @@ class PoolService:
     def _packet(self, dst_ip: str, dport: int, ack: int, fills: tuple) -> Packet:
         seg = EnergyTcp(c.PORT_BEE_POOL, dport, self.seq, ack, c.ETCP_ACK | c.ETCP_PSH, 1_000_000,
                         records=fills)  # fmt: skip
-        self.seq = (self.seq + len(fills)) % (1 << 32)
+        self.seq = seq_add(self.seq, len(fills))
         return Packet(self.ip, dst_ip, EnergyIp(0, 0, self.mac), seg)
 
     def on_packet(self, pkt: Packet, now: float) -> list[Packet]:
@@ -69,7 +70,7 @@ class PoolService:
             if type(rec) is not PoolOrder:
                 continue
             fills += self._order(rec, owner, pkt, now, out)
-        answer = self._packet(pkt.src, seg.sport, (seg.seq + len(seg.records)) % (1 << 32),
+        answer = self._packet(pkt.src, seg.sport, seq_add(seg.seq, len(seg.records)),
                               tuple(fills[:MAX_FILLS_PER_SEGMENT]))  # fmt: skip
         self.answers[key] = answer
         while len(self.answers) > ANSWERS_KEPT:

@@ -30,6 +30,7 @@ from eip.etcp.keys import CardKey
 from eip.etcp.model import Delivery, Endpoint, TransferInfo, transfer_id
 from eip.protocol import constants as c
 from eip.protocol.model import Bee
+from eip.protocol.seq import seq_add
 from eip.protocol.signing import delivery_message, receipt_message, records_digest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ class Flow:
         self.template = template
         self.total = total
         self.tid = transfer_id(self.snd, self.rcv, isn)
-        self.next = (isn + 1) & 0xFFFFFFFF  # the SYN takes one sequence number
+        self.next = seq_add(isn, 1)  # the SYN takes one sequence number
 
     def info(self, role: str) -> TransferInfo:
         snd_side = role == "send"
@@ -69,7 +70,7 @@ class Flow:
             template=self.template,
             quantity_total=self.total,
             quantum=10,
-            next_seq=(self.isn + 1) & 0xFFFFFFFF,
+            next_seq=seq_add(self.isn, 1),
             opened_s=1.0,
         )
 
@@ -79,7 +80,7 @@ class Flow:
         bees = []
         for q in quantities:
             bees.append((seq, self.template._replace(quantity=q, **bee_fields)))
-            seq = (seq + q) & 0xFFFFFFFF
+            seq = seq_add(seq, q)
         self.next = seq
         digest = records_digest(b for _, b in bees)
         msg = delivery_message(
@@ -331,7 +332,7 @@ def test_sequence_numbers_wrap_modulo_2_32(tmp_path):
     assert snd.commit(batch(ds, "debit")) == 3
     assert rcv.commit(batch(ds)) == 0
     assert rcv.verify().ok and snd.verify().ok
-    assert rcv.transfer(flow.tid).next_seq == (0xFFFFFFF1 + 35) & 0xFFFFFFFF
+    assert rcv.transfer(flow.tid).next_seq == seq_add(0xFFFFFFF1, 35)
     assert rcv.profile()["energy_wh"]["received"]["electricity"] == 35
 
 

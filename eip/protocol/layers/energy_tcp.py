@@ -46,6 +46,7 @@ from eip.protocol.constants import (
     WELL_KNOWN_PORTS,
 )
 from eip.protocol.layers.records import _Record, record_class
+from eip.protocol.seq import seq_sub
 
 _MAX_OPTIONS_LEN = 15 * 4 - ENERGY_TCP_LEN
 
@@ -273,7 +274,7 @@ class EnergyTCP(Packet):
             return 0
         if conf.checkIPsrc and not (self.sport == other.dport and self.dport == other.sport):
             return 0
-        acked = (self.ack - other.seq) & 0xFFFFFFFF
+        acked = seq_sub(self.ack, other.seq)
         if other.flags.SYN and not other.flags.ACK:
             if self.flags.SYN:
                 return int(bool(self.flags.ACK) and acked == 1)
