@@ -170,3 +170,22 @@ def private_uses(path: Path) -> list[str]:
 
 def test_no_module_uses_another_packages_private_names():
     assert [u for p in SOURCES for u in private_uses(p)] == []
+
+
+@pytest.mark.parametrize("package", ["eip.isp", "eip.markets", "eip.etcp", "eip.card.node"])
+def test_importing_the_logic_loads_no_mininet(package):
+    """Transitively too: importing every module of the package in a fresh interpreter loads no Mininet,
+    os-ken or eip.net."""
+    import subprocess
+    import sys
+
+    mods = sorted(m for m in IMPORTS if within(m, package)) or [package]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {mods!r}: importlib.import_module(m)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mininet', 'os_ken')"
+        " or m.startswith('eip.net') or m.startswith('eip.cli')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
