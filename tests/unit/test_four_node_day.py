@@ -3,6 +3,7 @@
 import pytest
 
 from eip.scenarios.base import EXPERIMENTS, RunContext
+from eip.scenarios.four_node_day import assemble, report, wire_orders, wire_summary
 from eip.scenarios.four_node_day.economics import (
     BUS_OF,
     METRICS,
@@ -15,7 +16,6 @@ from eip.scenarios.four_node_day.economics import (
     run_day,
     utility_cny_per_h,
 )
-from eip.scenarios.four_node_day import assemble, report, wire_orders, wire_summary
 
 
 @pytest.fixture(scope="module")
