@@ -73,10 +73,11 @@ class EipControllerApp(app_manager.OSKenApp):
         limits = LimitTable.load(os.environ["EIP_LIMITS"])
         isp = None
         if os.environ.get("EIP_ISP") == "1":  # `eip controller --isp`: the OPF sets the limits
+            from eip.cases import grid_for_plan
             from eip.isp.isp import start_isp
 
             first = int(os.environ.get("EIP_ISP_FIRST_PERIOD", "0"))
-            isp, limits = start_isp(plan, limits, time.monotonic(), first)
+            isp, limits = start_isp(grid_for_plan(plan), plan, limits, time.monotonic(), first)
         sden = None
         if os.environ.get("EIP_SDEN"):  # `eip controller --sden DIR`: the SDEN energy server
             sden = _sden_service(plan, Path(os.environ["EIP_SDEN"]))

@@ -1,6 +1,6 @@
 """The Energy ISP's period loop: OPF -> static limits -> reversal -> fees, with a fail-safe.
 
-    isp = EnergyIsp(grid_for_plan(plan), plan, period_s=60, quantum_bee=10)
+    isp = EnergyIsp(eip.cases.grid_for_plan(plan), plan, period_s=60, quantum_bee=10)
     result = isp.run_period(0, isp.forecast(0))      # an IspPeriod (frozen)
     table = isp.limit_table()                        # the LimitTable the controller enforces
 
@@ -384,9 +384,9 @@ class EnergyIsp:
 
 
 def start_isp(
-    plan, limits: LimitTable, now: float, first_period: int = 0, grid=None
+    grid, plan, limits: LimitTable, now: float, first_period: int = 0
 ) -> tuple[EnergyIsp, LimitTable]:
-    """The ISP for a plan (its grid from `grid_for_plan`) and the limits of its first period.
+    """The ISP for a plan on its grid (`eip.cases.grid_for_plan(plan)`) and the limits of its first period.
 
     Period `first_period` (e.g. 8: the seed's day starts at 16:00, the evening peak) begins at `now`:
     the epoch is `now - first_period x period_s`. `limits` gives period_s and quantum_bee; if the
@@ -394,10 +394,6 @@ def start_isp(
     """
     import dataclasses
 
-    if grid is None:
-        from eip.cases import grid_for_plan
-
-        grid = grid_for_plan(plan)
     epoch_s = now - first_period * limits.period_s
     isp = EnergyIsp(grid, plan, limits.period_s, limits.quantum_bee, epoch_s=epoch_s)
     try:

@@ -24,8 +24,8 @@ from pathlib import Path
 import yaml
 
 from eip.card.control import ControlClient, ControlError
-from eip.card.keys import CardKey
 from eip.errors import EipError
+from eip.etcp.keys import CardKey
 from eip.net.plan import NetworkPlan, plan_from_topo
 
 log = logging.getLogger(__name__)

@@ -93,7 +93,7 @@ class Emulation:
             cmd += ["--isp", "--isp-first-period", str(self.isp_first_period)]
         server_peer = None
         if self.sden:
-            from eip.card.keys import CardKey
+            from eip.etcp.keys import CardKey
             from eip.sdn.sden_service import SERVER_IP, SERVER_MAC
 
             server_key = CardKey.load_or_create(self.state_root / "server" / "key.pem")
