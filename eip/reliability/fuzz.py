@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from eip.errors import DecodeError, EncodeError
+from eip.proc import rss_kib
 from eip.protocol import codec
 from eip.reliability.fuzz_card import fuzz_card, offline_card
 from eip.reliability.mutate import (
@@ -25,7 +26,6 @@ from eip.reliability.mutate import (
     Mutator,
     record_finding,
     repair,
-    rss_kib,
     seed_datagrams,
 )
 

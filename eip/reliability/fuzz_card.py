@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from eip.errors import DecodeError
+from eip.proc import rss_kib
 from eip.protocol import codec
-from eip.reliability.mutate import FuzzResult, Mutator, record_finding, rss_kib, seed_datagrams
+from eip.reliability.mutate import FuzzResult, Mutator, record_finding, seed_datagrams
 
 
 def offline_card(state_dir: Path, name: str = "load"):

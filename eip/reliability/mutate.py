@@ -19,15 +19,6 @@ INTERESTING16 = (0, 1, 2, 3, 4, 8, 20, 23, 24, 44, 47, 48, 0x7FFF, 0x8000, 1500,
 INTERESTING32 = (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE, 10_000, 10_001)
 
 
-def rss_kib() -> int:
-    """Resident memory of this process, KiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def seed_datagrams() -> list[bytes]:
     """The IPv4 datagrams of the sample exchange (every message kind), without Ethernet."""
     from eip.sample import sample_frames
