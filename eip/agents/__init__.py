@@ -25,7 +25,12 @@ from eip.agents.load import ElasticLoad
 from eip.agents.params import REQUIRED, Param
 from eip.agents.plant import Plant
 from eip.agents.pv import Pv
-from eip.agents.registry import BEHAVIOURS, behaviour_from_config, register_behaviour
+from eip.agents.registry import (
+    BEHAVIOURS,
+    behaviour_from_config,
+    behaviours_from_config,
+    register_behaviour,
+)
 from eip.agents.renewable import Renewable
 from eip.agents.storage import Storage
 from eip.agents.wind import Wind
@@ -33,6 +38,6 @@ from eip.agents.wind import Wind
 __all__ = [
     "BEHAVIOURS", "KWH_PER_BEE", "REQUIRED", "AgentView", "Behaviour", "ElasticLoad", "EnergyTotals",
     "Ev", "Fill", "OrderIntent", "Param", "Plant", "PoolTop", "PriceSignal", "Pv", "Renewable",
-    "RestingOrder", "Storage", "Wind", "behaviour_from_config", "fill_from_pool", "frame_s",
+    "RestingOrder", "Storage", "Wind", "behaviour_from_config", "behaviours_from_config", "fill_from_pool", "frame_s",
     "from_wire_price", "register_behaviour", "to_wire_price",
 ]  # fmt: skip

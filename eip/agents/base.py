@@ -197,6 +197,8 @@ class Behaviour:
         self.period_filled_wh = {"buy": 0, "sell": 0}
         intents = list(self.orders(view))
         for intent in intents:
+            if not isinstance(intent, OrderIntent):
+                raise MarketError("intent", f"{self.kind} returned {intent!r}, not an OrderIntent")
             if intent.period != view.period:
                 raise MarketError("period", f"{self.kind} ordered for {intent.period}, "
                                   f"not the period decided ({view.period})")  # fmt: skip

@@ -26,7 +26,9 @@ from eip.agents import (
     PoolTop,
     PriceSignal,
     Storage,
+    Wind,
     behaviour_from_config,
+    behaviours_from_config,
     fill_from_pool,
     from_wire_price,
     register_behaviour,
@@ -222,14 +224,34 @@ def test_bad_parameters_are_named(kind, params, match):
         BEHAVIOURS[kind](**params)
 
 
-def test_errors_name_the_file_and_line_of_a_scenario():
-    data, where = load_text(
-        "behaviours:\n  storage:\n    kind: storage\n    capacity_wh: -5\n", "s.yaml"
-    )
-    entry = dict(data["behaviours"]["storage"])
-    kind = entry.pop("kind")
-    with pytest.raises(ConfigError, match=r"s.yaml:4: behaviours.storage.capacity_wh:"):
-        behaviour_from_config(kind, entry, where.at("behaviours").at("storage"))
+SCENARIO = """\
+behaviours:
+  wind: {kind: wind, forecast_kw: [110, 120]}
+  storage:
+    kind: storage
+    capacity_wh: 200000
+    p_kw: 40
+"""
+
+
+def test_a_behaviours_key_builds_one_behaviour_per_card():
+    data, where = load_text(SCENARIO, "s.yaml")
+    agents = behaviours_from_config(data["behaviours"], where.at("behaviours"))
+    assert {n: type(a) for n, a in agents.items()} == {"wind": Wind, "storage": Storage}
+    assert agents["wind"].decide(view(1))[0].quantity_bee == 240_000
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [(("    p_kw: 40", "    p_kw: -40"), r"s.yaml:6: behaviours.storage.p_kw: -40 is below"),
+     (("kind: storage", "kind: battery"), r"s.yaml:4: behaviours.storage.kind: unknown behaviour"),
+     (("    p_kw: 40", "    p_kw: 40\n    colour: red"), r"s.yaml:7: behaviours.storage.colour: unknown"),
+     (("  wind: {kind: wind, ", "  wind: {"), r"s.yaml:2: behaviours.wind: .*'kind' key")],
+)  # fmt: skip
+def test_errors_name_the_file_and_line_of_a_scenario(change, match):
+    data, where = load_text(SCENARIO.replace(*change), "s.yaml")
+    with pytest.raises(ConfigError, match=match):
+        behaviours_from_config(data["behaviours"], where.at("behaviours"))
 
 
 def test_a_user_class_registers_without_touching_a_runner():
