@@ -35,7 +35,7 @@ from eip.etcp.keys import CardKey
 from eip.etcp.model import Closed, Endpoint, Event, Opened, Persist, Send
 from eip.protocol import codec
 from eip.protocol import constants as c
-from eip.protocol.messages import classify, transfer_option
+from eip.protocol.messages import carries_bee, classify, segment_dscp, transfer_option
 from eip.protocol.model import (
     Bee,
     EnergyIp,
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 EVENTS_KEPT = 200
 REJECT_RETRY_AFTER_S = 60  # what a Reject of this card tells the peer to wait
 NO_STATIC_LIMIT = 2**32 - 1  # the room a period without a static limit notice leaves
+DSCP_CLASS_1 = c.PRIORITY_CLASSES[1]  # RSTs, rejects and pool orders go in class 1 (R3.3)
 
 
 def open_ledger(config: CardConfig, key: CardKey) -> Ledger:
@@ -110,8 +111,10 @@ class CardNode(ControlOps):
             limit = self.notice.export_limit
         return EnergyIp(energy_type, flags, self.config.mac, self.node_id, self.period, limit)
 
-    def transmit(self, seg: EnergyTcp, dst_ip: str, dscp: int = 0) -> Transmit | None:
-        """`seg` encoded under this card's Energy-IP header; None (logged) if it cannot be encoded."""
+    def transmit(self, seg: EnergyTcp, dst_ip: str, dscp: int = DSCP_CLASS_1) -> Transmit | None:
+        """`seg` encoded under this card's Energy-IP header, marked BEE or not in the class of `dscp`
+        (R3.3); None (logged) if it cannot be encoded."""
+        dscp = segment_dscp(seg, dscp)
         pkt = Packet(self.energy_ip, dst_ip, self._energy_ip_header(seg), seg, dscp=dscp)
         try:
             return Transmit(dst_ip, codec.encode_transport(pkt), dscp)
@@ -211,6 +214,9 @@ class CardNode(ControlOps):
             return []
         p = pkt.payload
         if type(p) is EnergyTcp:
+            if pkt.dscp not in c.DSCP_BEE and carries_bee(p):  # R3.6: unmetered BEE, no credit
+                self.stats["unmarked_bee"] = self.stats.get("unmarked_bee", 0) + 1
+                return []
             return self._on_segment(pkt, p, now)
         if type(p) is StaticLimitNotice:
             if self._from_isp(pkt):

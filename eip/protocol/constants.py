@@ -196,13 +196,29 @@ ORDER_SIDES = {1: "send", 2: "ask"}
 ORDER_ACTIONS = {1: "place", 2: "cancel", 3: "query"}
 FILL_STATUSES = {1: "partial", 2: "complete", 3: "cancelled", 4: "rejected", 5: "resting"}
 
-# DSCP registry (rule 3.3): priority class k in 0..5 is DSCP 8k (class selector); emergency is EF.
+# DSCP registry (rules 3.3, 3.6, registry 9.8). A datagram's DSCP says its priority class and whether it
+# carries BEE records: class k in 0..5 is DSCP 8k (class selector) without BEE and 8k + 2 (AF-style drop
+# precedence, AF11 = 10 ...) with at least one BEE record; an emergency is 46 (EF) without BEE and 44
+# with; ISP control is 48 (CS6) and never carries BEE. The switch meters and counts every protocol-253
+# datagram of a card except the registered no-BEE codepoints of classes 1..5, emergency and ISP control
+# (`DSCP_UNMETERED`): unmarked (0) or unregistered values are metered as if they carried BEE.
 DSCP_EMERGENCY = 46
 DSCP_ISP_CONTROL = 48
-PRIORITY_CLASSES = {k: 8 * k for k in range(6)}
+DSCP_BEE_FLAG = 0x02  # added to a class selector: the datagram carries BEE records
+DSCP_EMERGENCY_BEE = 44
+PRIORITY_CLASSES = {k: 8 * k for k in range(6)}  # no BEE in the datagram
+BEE_PRIORITY_CLASSES = {k: 8 * k + DSCP_BEE_FLAG for k in range(6)}  # at least one BEE record
+# R3.6: BEE is credited only in these
+DSCP_BEE = frozenset(BEE_PRIORITY_CLASSES.values()) | {DSCP_EMERGENCY_BEE}
+DSCP_UNMETERED = frozenset(v for k, v in PRIORITY_CLASSES.items() if k) | {
+    DSCP_EMERGENCY,
+    DSCP_ISP_CONTROL,
+}
 DSCP_NAMES = {
     **{8 * k: f"class-{k}" for k in range(6)},
+    **{8 * k + DSCP_BEE_FLAG: f"class-{k}-bee" for k in range(6)},
     DSCP_EMERGENCY: "emergency",
+    DSCP_EMERGENCY_BEE: "emergency-bee",
     DSCP_ISP_CONTROL: "isp-control",
 }
 

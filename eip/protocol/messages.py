@@ -29,6 +29,39 @@ def seq_units(seg: EnergyTcp) -> int:
     return units + bool(seg.flags & c.ETCP_SYN) + bool(seg.flags & c.ETCP_FIN)
 
 
+def carries_bee(seg: EnergyTcp) -> bool:
+    """True when the segment holds at least one BEE record (what the switch meters, R3.3)."""
+    return any(type(r) is Bee for r in seg.records)
+
+
+def bee_dscp(class_dscp: int) -> int:
+    """The BEE-carrying codepoint of a class (R3.3): 8k -> 8k + 2, EF 46 -> 44; a BEE codepoint stays.
+
+    A value that names no class (ISP control 48, unregistered) gets class 1's, the default class.
+    """
+    if class_dscp in c.DSCP_BEE:
+        return class_dscp
+    if class_dscp == c.DSCP_EMERGENCY:
+        return c.DSCP_EMERGENCY_BEE
+    if class_dscp in c.PRIORITY_CLASSES.values():
+        return class_dscp + c.DSCP_BEE_FLAG
+    return c.BEE_PRIORITY_CLASSES[1]
+
+
+def no_bee_dscp(class_dscp: int) -> int:
+    """The codepoint of a class for a datagram without BEE (R3.3): 8k + 2 -> 8k, 44 -> 46; others stay."""
+    if class_dscp == c.DSCP_EMERGENCY_BEE:
+        return c.DSCP_EMERGENCY
+    if class_dscp in c.DSCP_BEE:
+        return class_dscp - c.DSCP_BEE_FLAG
+    return class_dscp
+
+
+def segment_dscp(seg: EnergyTcp, class_dscp: int) -> int:
+    """The DSCP every sender puts on `seg` sent in the class of `class_dscp` (R3.3): BEE or not."""
+    return bee_dscp(class_dscp) if carries_bee(seg) else no_bee_dscp(class_dscp)
+
+
 def transfer_option(seg: EnergyTcp) -> RequestOption | OfferOption | None:
     """The request or offer option of a segment (what a SYN asks or offers), if it has one."""
     return next((o for o in seg.options if isinstance(o, RequestOption | OfferOption)), None)
