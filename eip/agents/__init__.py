@@ -21,6 +21,7 @@ from eip.agents.base import (
     to_wire_price,
 )
 from eip.agents.ev import Ev
+from eip.agents.host import HostedAgent, WireOrder
 from eip.agents.load import ElasticLoad
 from eip.agents.params import REQUIRED, Param
 from eip.agents.plant import Plant
@@ -36,8 +37,32 @@ from eip.agents.storage import Storage
 from eip.agents.wind import Wind
 
 __all__ = [
-    "BEHAVIOURS", "KWH_PER_BEE", "REQUIRED", "AgentView", "Behaviour", "ElasticLoad", "EnergyTotals",
-    "Ev", "Fill", "OrderIntent", "Param", "Plant", "PoolTop", "PriceSignal", "Pv", "Renewable",
-    "RestingOrder", "Storage", "Wind", "behaviour_from_config", "behaviours_from_config", "fill_from_pool", "frame_s",
-    "from_wire_price", "register_behaviour", "to_wire_price",
+    "BEHAVIOURS",
+    "KWH_PER_BEE",
+    "REQUIRED",
+    "AgentView",
+    "Behaviour",
+    "ElasticLoad",
+    "EnergyTotals",
+    "Ev",
+    "Fill",
+    "HostedAgent",
+    "OrderIntent",
+    "Param",
+    "Plant",
+    "PoolTop",
+    "PriceSignal",
+    "Pv",
+    "Renewable",
+    "RestingOrder",
+    "Storage",
+    "Wind",
+    "WireOrder",
+    "behaviour_from_config",
+    "behaviours_from_config",
+    "fill_from_pool",
+    "frame_s",
+    "from_wire_price",
+    "register_behaviour",
+    "to_wire_price",
 ]  # fmt: skip

@@ -34,6 +34,7 @@ from eip.agents import (
     register_behaviour,
     to_wire_price,
 )
+from eip.agents.host import HostedAgent
 from eip.agents.study import merit_order_prices, study_behaviours
 from eip.cases import four_node
 from eip.markets.orders import ASK, SEND, MarketError, Order
@@ -329,45 +330,81 @@ def test_elastic_load_demand_falls_as_the_price_rises(price, step, elasticity):
 def test_four_node_day_of_behaviours_clears_in_the_pool():
     from eip.scenarios.four_node_day.economics import DayParams
 
-    agents = study_behaviours(four_node, DayParams())
+    epoch = 1_700_000_000
+    hosts = {
+        n: HostedAgent(a, PERIOD_S, epoch)
+        for n, a in study_behaviours(four_node, DayParams()).items()
+    }
+    agents = {n: h.behaviour for n, h in hosts.items()}
     assert set(agents) == {c.name for c in four_node.CARDS}
     mid = merit_order_prices(four_node)  # the loads' reference prices: 0.39-0.57 CNY/kWh
     assert min(mid) > four_node.PLANTS[1][2] and max(mid) < 0.6
-    pool, epoch, next_id, owner_of = BeePool(), 1_700_000_000, 1, {}
-    traded = []
+    pool, next_id, owner_of = BeePool(), 1, {}
     for k in range(12):
-        v = AgentView(epoch + k * PERIOD_S, k, PERIOD_S, PriceSignal(mid[k] * 1.1, mid[k] * 0.9))
-        intents = {name: a.decide(v) for name, a in agents.items()}
-        asks = [i for its in intents.values() for i in its if i.side == "sell"]
-        bids = [i for its in intents.values() for i in its if i.side == "buy"]
-        assert asks and bids and all(i.quantity_bee > 0 for i in asks + bids)
-        assert total(asks) >= total(bids)  # the plants can cover all the demand
-        assert intents["ev"] == [] if k in (3, 8) else True
-        start, end = int(v.now_s), int(v.now_s + PERIOD_S)
+        now = epoch + k * PERIOD_S
+        signal = PriceSignal(mid[k] * 1.1, mid[k] * 0.9)
+        orders = {n: h.orders(h.view(now, price_signal=signal)) for n, h in hosts.items()}
+        asks = [o for os_ in orders.values() for o in os_ if o.side == SEND]
+        bids = [o for os_ in orders.values() for o in os_ if o.side == ASK]
+        assert asks and bids and all(o.quantity > 0 for o in asks + bids)
+        assert sum(o.quantity for o in asks) >= sum(o.quantity for o in bids)  # plants cover all
+        assert orders["ev"] == [] if k in (3, 8) else True
         trades = []
-        for side in ("sell", "buy"):  # offers rest first, then the bids take the best of them
-            for name, its in intents.items():
-                for i in (i for i in its if i.side == side):
-                    owner_of[next_id] = (name, i)
-                    order = Order(next_id, name, SEND if side == "sell" else ASK, 1, i.quantity_bee,
-                                  i.price_micro_per_kbee(), start, end)  # fmt: skip
-                    trades += pool.place(order, start)
+        for side in (SEND, ASK):  # offers rest first, then the bids take the best of them
+            for name, os_ in orders.items():
+                for o in (o for o in os_ if o.side == side):
+                    hosts[name].placed(next_id, o)
+                    owner_of[next_id] = (name, o.side)
+                    order = Order(next_id, name, o.side, 1, o.quantity, o.price_micro_per_kbee,
+                                  o.start_s, o.end_s)  # fmt: skip
+                    trades += pool.place(order, int(now))
                     next_id += 1
         assert trades, f"period {k}: nothing traded"
         for t in trades:
             for oid in (t.buy_order_id, t.sell_order_id):
-                name, i = owner_of[oid]
-                agents[name].on_fill(
-                    fill_from_pool(i, t.fill_for(SEND if i.side == "sell" else ASK))
-                )
-        traded.append(sum(t.quantity for t in trades))
+                name, side = owner_of[oid]
+                assert hosts[name].on_pool_fill(oid, t.fill_for(side)) is not None
         for name in ("storage", "ev"):
             assert 0 <= agents[name].soc_wh <= agents[name].params["capacity_wh"]
     bought = {n: a.status()["bought_wh"] for n, a in agents.items()}
     assert bought["urban-load"] > 0.8 * -sum(four_node.PROFILES_KW["urban-load"]) * 2000
     assert agents["pv"].status()["sold_wh"] > 0 and agents["wind"].status()["sold_wh"] > 0
+    assert agents["storage"].status()["sold_wh"] > 0 and bought["storage"] > 0
     assert agents["ev"].status()["travel_shortfall_wh"] == 0
     assert sum(a.status()["money_cny"] for a in agents.values()) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_hosted_agent_routes_fills_and_keeps_resting_orders():
+    host = HostedAgent(Plant(a_cny_per_kw2h=0.001, b_cny_per_kwh=0.3, capacity_kw=10, blocks=2),
+                       3600.0, epoch_s=1000)  # fmt: skip
+    v = host.view(1000 + 3599, price_signal=PriceSignal(0.5, 0.4))
+    assert (v.period, v.period_s, v.resting) == (0, 3600.0, ())
+    first, second = host.orders(v)
+    assert (first.side, first.quantity, first.start_s, first.end_s) == (SEND, 5000, 1000, 4600)
+    assert first.price_micro_per_kbee == to_wire_price(0.305)  # marginal cost at 5 kW
+    host.placed(11, first)
+    host.placed(12, second)
+    assert host.on_pool_fill(99, PoolFill(order_id=99, status=2, quantity=1)) is None  # not ours
+    assert host.on_pool_fill(11, PoolFill(order_id=11, status=5)) is None  # resting: no trade
+    status = host.on_pool_fill(11, PoolFill(order_id=11, status=1, quantity=2000,
+                                            price_micro_per_kbee=400_000))  # fmt: skip
+    assert status["sold_wh"] == 2000 and status["money_cny"] == pytest.approx(0.8)
+    assert [(r.order_id, r.quantity_bee) for r in host.resting()] == [(11, 3000), (12, 5000)]
+    host.on_pool_fill(
+        11, PoolFill(order_id=11, status=2, quantity=3000, price_micro_per_kbee=400_000)
+    )
+    assert [r.order_id for r in host.resting()] == [12]
+    assert host.orders(host.view(4600)) != [] and host.resting() == ()  # period 0's expired
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(0.0, 500.0), min_size=1, max_size=12), st.floats(0.0, 500.0))
+def test_renewable_offers_at_most_its_forecast(forecast, measured):
+    gen = behaviour_from_config("wind", {"forecast_kw": forecast})
+    for k in range(12):
+        state = {"forecast_kw": measured} if k % 3 == 2 else {}
+        fc = measured if state else forecast[k % len(forecast)]
+        assert total(gen.decide(view(k, 0.5, 0.4, state=state))) <= fc * 2000
 
 
 # --- hygiene ------------------------------------------------------------------------------------
