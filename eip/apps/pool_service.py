@@ -20,6 +20,7 @@ from eip.markets.orders import Order, fills_for, status_fill
 from eip.markets.pool import BeePool
 from eip.protocol import codec
 from eip.protocol import constants as c
+from eip.protocol.messages import segment_dscp
 from eip.protocol.model import EnergyIp, EnergyTcp, Packet, PoolFill, PoolOrder
 from eip.protocol.seq import seq_add
 
@@ -28,6 +29,8 @@ RETRY_S = 0.5
 MAX_TRIES = 10
 ANSWERS_KEPT = 10_000
 MAX_FILLS_PER_SEGMENT = 30
+# Fills carry no BEE: class 1 without the BEE mark (R3.3), never metered as a card's energy.
+DSCP_FILLS = c.PRIORITY_CLASSES[1]
 
 
 class PoolService:
@@ -49,7 +52,9 @@ class PoolService:
         seg = EnergyTcp(c.PORT_BEE_POOL, dport, self.seq, ack, c.ETCP_ACK | c.ETCP_PSH, 1_000_000,
                         records=fills)  # fmt: skip
         self.seq = seq_add(self.seq, len(fills))
-        return Packet(self.ip, dst_ip, EnergyIp(0, 0, self.mac), seg)
+        return Packet(
+            self.ip, dst_ip, EnergyIp(0, 0, self.mac), seg, dscp=segment_dscp(seg, DSCP_FILLS)
+        )
 
     def on_packet(self, pkt: Packet, now: float) -> list[Packet]:
         seg = pkt.payload
@@ -129,6 +134,7 @@ def serve(ip: str, mac: str, stop=lambda: False) -> None:
     except PermissionError:
         raise EipError("the pool service needs root (CAP_NET_RAW)") from None
     sock.bind((ip, 0))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, DSCP_FILLS << 2)  # the kernel's header
     sock.setblocking(False)
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ)

@@ -17,7 +17,7 @@ from eip.etcp.connection import Connection
 from eip.etcp.keys import CardKey
 from eip.etcp.model import Closed, Endpoint, Event, Persist, Send
 from eip.protocol import constants as c
-from eip.protocol.messages import transfer_option
+from eip.protocol.messages import segment_dscp, transfer_option
 from eip.protocol.model import Bee, EnergyIp, EnergyTcp, OfferOption, Packet
 from eip.sden.packets import PacketSpec
 from eip.sden.server import EnergyServer
@@ -58,10 +58,13 @@ class SdenService:
             "delivered_bee": 0,
         }
 
-    def _packet(self, dst_ip: str, seg: EnergyTcp, dscp: int = 8) -> Packet:
+    def _packet(self, dst_ip: str, seg: EnergyTcp, dscp: int = c.PRIORITY_CLASSES[1]) -> Packet:
+        """`seg` from the server, marked BEE or not in the class of `dscp` (R3.3)."""
         types = {r.bee_type for r in seg.records if type(r) is Bee}
         etype = types.pop() if len(types) == 1 else 0
-        return Packet(self.ip, dst_ip, EnergyIp(etype, 0, self.mac), seg, dscp=dscp)
+        return Packet(
+            self.ip, dst_ip, EnergyIp(etype, 0, self.mac), seg, dscp=segment_dscp(seg, dscp)
+        )
 
     def _run(self, key, conn: Connection, effects: list) -> list[Packet]:
         out = []
