@@ -29,6 +29,7 @@ from eip.etcp.keys import Verifier
 from eip.etcp.model import Closed, Endpoint, Event, Opened, Send, TransferInfo, transfer_id
 from eip.etcp.recv import ReceiverHalf
 from eip.etcp.send import SenderHalf
+from eip.etcp.window import pace_rate
 from eip.protocol import constants as c
 from eip.protocol.messages import reject_segment
 from eip.protocol.model import Bee, EnergyTcp, OfferOption, RejectOption, RequestOption
@@ -69,7 +70,7 @@ class Connection(SenderHalf, ReceiverHalf):
         self.close_reason = ""
         self._now = now
         self._local_ip = local.ip  # the address the peer knows us by (see on_timer: mobility)
-        self._isp: int | None = None
+        self._isp: float | None = None  # the ISP's rate for this connection (WUP), BEE/s
         self._isn = 0  # this card's own ISN
         self._ctl_seq = 0  # this card's next sequence number when it carries no data (receiver)
         self._sender_isn = 0
@@ -226,24 +227,53 @@ class Connection(SenderHalf, ReceiverHalf):
     def next_deadline(self) -> float | None:
         if self._pump_due or self._wup_due or self.local.ip != self._local_ip:
             return self._now
-        return self._timer
+        release, timer = self._release_at, self._timer
+        if release is not None and (timer is None or release < timer):
+            return release
+        return timer
 
     def set_isp_window(self, w: int | None, now: float | None = None) -> list:
-        """The ISP's dynamic limit for this connection (WUP, R6.10); None lifts it.
+        """The ISP's dynamic limit for this connection (WUP, R6.10): a rate, BEE per second; None lifts it.
 
-        Returns no effects: when the change lets the sender send more (or the receiver must
-        advertise its new window) `next_deadline` becomes due and `on_timer` sends.
+        It paces what this card sends (with its own power, see `set_power`); a receiving connection
+        keeps advertising its own window (BEE in flight, R6.5). Returns no effects: when the sender
+        may send more `next_deadline` becomes due and `on_timer` sends.
         """
+        if w is not None and w < 0:
+            raise ValueError(f"an ISP rate must be >= 0, got {w}")
+        return self._set_rate("_isp", w, now)
+
+    def set_isp_share(self, bee_per_s: float | None, now: float | None = None) -> list:
+        """This connection's share of the card's aggregate ISP rate (R6.10, eip/card/node.py)."""
+        return self._set_rate("_isp_share", bee_per_s, now)
+
+    def set_power(self, bee_per_s: float | None, now: float | None = None) -> list:
+        """The transfer's own power, BEE per second of the clock this connection is given; None: unpaced."""
+        if bee_per_s is not None and not bee_per_s > 0:
+            raise ValueError(f"a power must be > 0 BEE/s, got {bee_per_s}")
+        return self._set_rate("_power", bee_per_s, now)
+
+    @property
+    def own_cap_bee_per_s(self) -> float | None:
+        """The rate this connection may use whatever the aggregate: min(own power, its ISP rate)."""
+        return pace_rate(self._power, self._isp)
+
+    def set_window(self, w: int, now: float | None = None) -> list:
+        """This card's own dynamic limit for the transfer (what a receiver advertises, BEE in flight)."""
         if now is not None:
             self._now = now
-        old = self._limit() if self.role == "send" else self._adv_window()
-        self._isp = w
-        new = self._limit() if self.role == "send" else self._adv_window()
-        if self.state == ESTABLISHED:
-            if self.role == "send" and new > old:
-                self._pump_due = True
-            elif self.role == "receive" and new != old:
+        if w != self.window:
+            self.window = w
+            if self.role == "receive" and self.state == ESTABLISHED:
                 self._wup_due = True  # advertise it (a shrink too, so the sender stops early)
+        return []
+
+    def _set_rate(self, name: str, value, now) -> list:
+        if now is not None:
+            self._now = now
+        if getattr(self, name) != value:
+            setattr(self, name, value)
+            self._repace(self._now)
         return []
 
     def close(self, now) -> list:
@@ -298,8 +328,9 @@ class Connection(SenderHalf, ReceiverHalf):
         out: list = []
         if self.state == CLOSED:
             return out
-        if self._pump_due:
+        if self._pump_due or (self._release_at is not None and now >= self._release_at):
             self._pump_due = False
+            self._release_at = None
             if self.role == "send" and self.state == ESTABLISHED:
                 out += self._pump(now)
         moved = self.local.ip != self._local_ip
@@ -399,6 +430,7 @@ class Connection(SenderHalf, ReceiverHalf):
         self.state = CLOSED
         self._timer = None
         self._pump_due = self._wup_due = False
+        self._release_at = None
         if was:
             return []
         self.close_reason = reason
@@ -420,7 +452,7 @@ class Connection(SenderHalf, ReceiverHalf):
         return self._probe() if self.role == "send" else self._ack_segment(())
 
     def _adv_window(self) -> int:
-        return self.window if self._isp is None else min(self.window, self._isp)
+        return self.window
 
     def __repr__(self) -> str:
         return f"Connection({self.transfer_id!r}, {self.role}, {self.state})"

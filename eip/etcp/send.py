@@ -3,7 +3,9 @@
 The sender's BEEs are a *plan*: record k covers offsets [k * quantum, min((k + 1) * quantum, total))
 and is the template with that quantity, so any range can be regenerated (and re-signed: Ed25519 is
 deterministic) at any time, also after a restart. Flights are built from `snd_nxt` while the usable
-window (R6.5) allows; a SIG closes a delivery record every 16 data segments, at the end of a flight,
+window (R6.5) allows and, for a paced transfer, while its token bucket holds the next record's BEE
+(its rate: min(own power, the ISP's WUP rate, its share of the card's aggregate WUP); eip/etcp/window.py).
+A SIG closes a delivery record every 16 data segments, at the end of a flight (also a pacing pause),
 and at the point the receiver says it has verified up to (so a record never straddles it).
 `snd_una` only moves on a RCPT that verifies with the receiver's key.
 """
@@ -22,7 +24,7 @@ from eip.etcp.base import (
     TIME_WAIT_S,
 )
 from eip.etcp.model import Delivery, Event, Persist
-from eip.etcp.window import usable_window, window_limit
+from eip.etcp.window import TokenBucket, pace_rate, usable_window, window_limit
 from eip.protocol import constants as c
 from eip.protocol.model import Bee, EnergyTcp, Receipt, Signature
 from eip.protocol.seq import SEQ_MOD, seq_add, seq_sub
@@ -43,6 +45,12 @@ class SenderHalf:
         # says how much the grid allows in flight, cwnd how much the network path can carry.
         self._cwnd = float(CWND_INITIAL)
         self._ssthresh = float(CWND_MAX)
+        # Pacing (BEE per second of the clock given): own power, the ISP's rate for this connection,
+        # this connection's share of the card's aggregate ISP rate. None: no limit from that one.
+        self._power: float | None = None
+        self._isp_share: float | None = None
+        self._bucket: TokenBucket | None = None
+        self._release_at: float | None = None  # when the bucket lets the next record go
 
     def _setup_sender(self, isn: int, template: Bee, quantity: int, quantum: int) -> None:
         if quantum < 1:
@@ -98,7 +106,24 @@ class SenderHalf:
 
     def _limit(self) -> int:
         """BEE units allowed in flight: the dynamic limit (R6.5), capped by the congestion window."""
-        return min(window_limit(self._peer_window, self._isp), self._cwnd_units())
+        return min(window_limit(self._peer_window), self._cwnd_units())
+
+    @property
+    def rate_bee_per_s(self) -> float | None:
+        """The pacing rate in force: min(own power, ISP rate, share of the aggregate); None: unpaced."""
+        return pace_rate(self._power, self._isp, self._isp_share)
+
+    def _repace(self, now) -> None:
+        """Apply a changed rate; the sender then sends what it allows, or reschedules its release."""
+        rate = self.rate_bee_per_s
+        if rate is None:
+            self._bucket = self._release_at = None
+        elif self._bucket is None:
+            self._bucket = TokenBucket(rate, now, max(1, self._quantum))
+        else:
+            self._bucket.set_rate(rate, now)
+        if self.role == "send" and self.state == ESTABLISHED:
+            self._pump_due = True
 
     def _grow_cwnd(self, acked_units: int) -> None:
         acked = acked_units / (self._quantum * MAX_BEES_PER_SEGMENT)
@@ -121,8 +146,12 @@ class SenderHalf:
         range_start = self._snd_nxt
         segs = 0
         # What the window allows now (R6.5); each record sent below takes its units from it.
-        usable = usable_window(self._snd_una, self._snd_nxt, self._peer_window, self._isp,
-                               self._cwnd_units())  # fmt: skip
+        usable = usable_window(self._snd_una, self._snd_nxt, self._peer_window, self._cwnd_units())
+        bucket = self._bucket  # None: unpaced, as fast as the windows allow
+        if bucket is not None:
+            bucket.refill(now)
+        self._release_at = None
+        paced = False  # stopped because the bucket is short of the next record's BEE
         while self._snd_nxt < total:
             start = pos = self._snd_nxt
             stop = self._align if pos < self._align <= total else total
@@ -131,13 +160,21 @@ class SenderHalf:
                 q = min(quantum, total - pos)
                 if q > usable:
                     break
+                if bucket is not None:
+                    if not bucket.fits(q):
+                        paced = True
+                        break
+                    bucket.take(q)
                 bees.append(self._bee(q)[0])
                 pos += q
                 usable -= q
             if not bees:
                 break
             segs += 1
-            flight_end = pos >= total or min(quantum, total - pos) > usable
+            nxt = min(quantum, total - pos)
+            flight_end = (
+                pos >= total or nxt > usable or (bucket is not None and not bucket.fits(nxt))
+            )
             records = tuple(bees)
             signed = flight_end or segs >= SIG_EVERY_SEGMENTS or pos == stop
             if signed:
@@ -154,8 +191,11 @@ class SenderHalf:
                 if not retransmit and self._rtt is None:
                     self._rtt = (pos, now)
             if flight_end:
+                paced = bucket is not None and pos < total and nxt <= usable
                 break
-        if self._timer is None:
+        if paced:
+            self._release_at = bucket.ready_at(min(quantum, total - self._snd_nxt), now)
+        if self._timer is None and not (paced and self._snd_una == self._snd_nxt):
             self._timer = now + self._rto.rto  # retransmission, or persist when the window is shut
         return out
 
@@ -183,7 +223,7 @@ class SenderHalf:
         self._snd_nxt = self._snd_una  # go-back-N
         self._timer = None
         out = self._pump(now)
-        if not out:  # the window is shut: probe it
+        if not out and self._release_at is None:  # the window is shut: probe it
             out.append(self._send(self._probe(), retransmit=True))
         self._timer = now + self._rto.rto
         return out

@@ -3,7 +3,7 @@
 import pytest
 
 from eip.errors import DecodeError, EncodeError
-from eip.etcp.window import records_that_fit, usable_window
+from eip.etcp.window import fair_shares, records_that_fit, usable_window
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.checksum import internet_checksum
@@ -42,6 +42,7 @@ from tests.conformance.helpers import (
     request_packet,
     wire,
 )
+from tests.unit.etcp_sim import Sim, max_burst_bee
 
 
 def _error(buf) -> DecodeError:
@@ -104,9 +105,15 @@ def test_r6_4_sequence_counts_bee_units():
 
 def test_r6_5_window_is_the_dynamic_limit():
     assert usable_window(1000, 1600, peer_window=1000) == 400
-    assert usable_window(1000, 1600, peer_window=1000, isp_window=500) == 0
+    assert usable_window(1000, 1600, peer_window=1000, cwnd_units=500) == 0
     assert usable_window(2**32 - 100, 100, peer_window=1000) == 800  # sequence wrap
     assert records_that_fit([300, 300, 300], 700) == 2  # a BEE is never split
+    # The ISP's window (R6.10) is a rate, not BEE in flight: it does not enter the in-flight limit.
+    sim = Sim(seed=3, window_a=50, window_b=50)
+    sim.open_offer(quantity=400, quantum=10)
+    sim.a.conn.set_isp_window(10**6, 0.0)
+    sim.run()
+    assert sim.a.max_in_flight == 50  # the peer's window, used in full and never passed
     # The sample never has more BEE in flight than the receiver's last window.
     window = {}
     for _s, _d, pkt in sample_exchange():
@@ -199,6 +206,18 @@ def test_r6_10_window_update_only_from_the_isp():
     assert not window_update_applies(isp._replace(eip=isp.eip._replace(flags=0)))
     with pytest.raises(EncodeError):
         codec.encode(isp._replace(payload=wup._replace(seq=5)))
+    # The window of a WUP is a rate, BEE per second: a connection's send rate is min(own power, ISP rate).
+    sim = Sim(seed=4, window_a=500, window_b=500)
+    sim.open_offer(quantity=300, quantum=10)
+    sim.a.conn.set_power(200.0, 0.0)
+    sim.a.conn.set_isp_window(100, 0.0)
+    assert sim.a.conn.rate_bee_per_s == 100
+    sim.run()
+    sends = sim.sent_bee(sim.a)
+    assert max_burst_bee(sends, 100) <= 10 + 1e-6 and 2.5 < sends[-1][0] < 3.1
+    # With both ports 0 it limits the card as an aggregate: shares of one rate never sum past it.
+    assert sum(fair_shares(100, {"x": None, "y": None, "z": 10}).values()) == 100
+    assert fair_shares(100, {"x": None, "y": 20}) == {"x": 80, "y": 20}
 
 
 def test_r6_11_reject_carries_reason_and_retry_after():

@@ -56,7 +56,7 @@ class Node:
         None  # (delay_s, with_receipts) after a crash_after_persists crash
     )
     max_in_flight: int = 0
-    isp: int | None = None
+    isp: float | None = None  # the ISP's rate for this node's connection (WUP), BEE/s
     direction: str = ""
 
 
@@ -173,9 +173,7 @@ class Sim:
         if n and node is self.sender and una is not None:
             in_flight = (seg.seq + n - una) % SEQ_MOD
             node.max_in_flight = max(node.max_in_flight, in_flight)
-            limit = (
-                self.receiver.window if node.isp is None else min(self.receiver.window, node.isp)
-            )
+            limit = self.receiver.window  # R6.5: the ISP's WUP is a rate, checked by the tests
             assert in_flight <= limit, f"{in_flight} units in flight > limit {limit}"
         if self.on_send is not None:
             self.on_send(self, node, seg, una)
@@ -311,3 +309,20 @@ class Sim:
 
     def total_units(self, node: Node) -> int:
         return sum(b.quantity for b in node.ledger.values())
+
+    def sent_bee(self, node: Node, after_s: float = 0.0) -> list[tuple[float, int]]:
+        """(time, BEE units) of every data segment `node` sent after `after_s`, retransmissions too."""
+        return [(t, units(seg)) for t, who, seg in self.send_log
+                if who == node.name and t >= after_s and units(seg)]  # fmt: skip
+
+
+def max_burst_bee(sends: list[tuple[float, int]], rate_bee_per_s: float) -> float:
+    """The largest excess over `rate_bee_per_s` of what was sent in any interval [t_i, t_j]:
+    max over i <= j of (units sent in [t_i, t_j]) - rate * (t_j - t_i). A token bucket keeps it
+    within its depth."""
+    worst, low, cum = 0.0, float("inf"), 0
+    for t, n in sends:
+        low = min(low, cum - rate_bee_per_s * t)  # cum before this send, as a start point
+        cum += n
+        worst = max(worst, cum - rate_bee_per_s * t - low)
+    return worst

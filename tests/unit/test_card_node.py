@@ -119,7 +119,9 @@ def test_a_full_transfer_between_two_nodes(tmp_path):
     a, b = bench.nodes["a"], bench.nodes["b"]
     assert a.stats["deliveries_committed"] > 0 and b.stats["accepted_in"] == 1
     assert not a.by_id and not b.by_id  # both sides closed the transfer
-    assert {t.dscp for who, t in bench.sent if who == "a"} == {c.PRIORITY_CLASSES[1]}
+    # Class 1: its data segments marked BEE, its control segments not (R3.3, helper M's a04d49a).
+    dscps = {t.dscp for who, t in bench.sent if who == "a"}
+    assert dscps == {c.PRIORITY_CLASSES[1], c.BEE_PRIORITY_CLASSES[1]}
     assert a.ledger.verify().ok and b.ledger.verify().ok
     bench.close()
 

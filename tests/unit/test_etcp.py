@@ -12,7 +12,7 @@ from eip.etcp.keys import CardKey
 from eip.etcp.model import Closed, Endpoint, Event, Opened, Send, TransferInfo
 from eip.protocol import constants as c
 from eip.protocol.model import Bee, EnergyTcp, OfferOption, Receipt, RejectOption, Signature
-from tests.unit.etcp_sim import SEQ_MOD, Link, Sim
+from tests.unit.etcp_sim import SEQ_MOD, Link, Sim, max_burst_bee
 
 LOSSY = Link(loss=0.2, dup=0.1, reorder=0.3, corrupt=0.02, delay_s=0.005, spread_s=0.03)
 TEMPLATE = Bee(
@@ -119,31 +119,34 @@ def test_each_segment_carries_one_bee_quantum_and_sig_closes_every_flight():
 
 # ----------------------------------------------------------------------------- windows
 def test_isp_window_shrinks_mid_transfer():
+    # The ISP's window (WUP) is a rate, BEE per second (R6.10): after it drops to 40 BEE/s the sender,
+    # retransmissions included, never sends more than the bucket's depth above 40 BEE/s.
     sim = Sim(seed=9, link=Link(loss=0.05, delay_s=0.01), window_a=400, window_b=400)
     offer(sim, quantity=5000, quantum=4)
-    after = []
-
-    def shrink(s):
-        s.set_isp(s.a, 40)
-
-    def check(s, node, seg, una):
-        n = sum(r.quantity for r in seg.records if type(r) is Bee)
-        if node is s.a and n and s.a.isp == 40:
-            after.append((seg.seq + n - una) % SEQ_MOD)
-
-    sim.on_send = check
-    sim.at(0.5, shrink)
+    sim.at(0.5, lambda s: s.set_isp(s.a, 40))
     sim.run(until=3000)
     assert_exactly_once(sim, 5000)
-    assert after and max(after) <= 40
-    assert sim.a.max_in_flight > 40  # it did use the larger window before the shrink
+    after = sim.sent_bee(sim.a, after_s=0.5)
+    assert after and max_burst_bee(after, 40) <= 4 + 1e-6  # depth: one 4-BEE record
+    before = sum(n for t, n in sim.sent_bee(sim.a) if t < 0.5)
+    assert before > 40  # it did send faster before the update
+    assert after[-1][0] >= 0.5 + (5000 - before) / 40 - 1  # the rest went at 40 BEE/s
+    assert sim.a.max_in_flight <= 400  # the peer's window is still BEE in flight (R6.5)
 
 
 def test_receiver_window_closes_then_reopens():
     sim = Sim(seed=10, window_a=100, window_b=100)
     offer(sim, quantity=2000, quantum=10)
-    sim.at(0.05, lambda s: s.set_isp(s.b, 0))
-    sim.at(3.0, lambda s: s.set_isp(s.b, 100))
+
+    def set_window(w):
+        def act(s):
+            s.b.conn.set_window(w, s.t)  # the receiver's own dynamic limit, BEE in flight
+            s.arm(s.b)
+
+        return act
+
+    sim.at(0.05, set_window(0))
+    sim.at(3.0, set_window(100))
     sim.run(until=600)
     assert_exactly_once(sim, 2000)
     closed_window = [seg for t, who, seg in sim.send_log if who == "a" and 0.2 < t < 3.0]
@@ -152,13 +155,25 @@ def test_receiver_window_closes_then_reopens():
 
 def test_isp_window_lifted_lets_the_sender_continue():
     sim = Sim(seed=11, window_a=500, window_b=500)
-    sim.a.isp = 20
+    sim.a.isp = 20  # BEE per second
     offer(sim, quantity=600, quantum=10)
     sim.a.conn.set_isp_window(20, 0.0)
     sim.at(0.3, lambda s: s.set_isp(s.a, None))
     sim.run()
     assert_exactly_once(sim, 600)
+    assert sum(n for t, n in sim.sent_bee(sim.a) if t < 0.3) <= 10 + 20 * 0.3
     assert sim.a.max_in_flight > 20
+    assert sim.t < 1.0  # unpaced again once lifted
+
+
+def test_an_isp_rate_of_zero_stops_the_sender_and_keeps_the_transfer():
+    sim = Sim(seed=15, window_a=500, window_b=500)
+    offer(sim, quantity=300, quantum=10)
+    sim.at(0.02, lambda s: s.set_isp(s.a, 0))
+    sim.at(20.0, lambda s: s.set_isp(s.a, None))
+    sim.run()
+    assert_exactly_once(sim, 300)
+    assert not any(t for t, _n in sim.sent_bee(sim.a, after_s=0.1) if t < 20.0)
 
 
 # ----------------------------------------------------------------------------- signatures
