@@ -328,6 +328,7 @@ class EnergyController:
                 by_no[a].allowed_packets += delta
             elif kind == K_IMPORT and a in by_no:
                 by_no[a].import_packets += delta
+                by_no[a].import_total_packets += delta
             elif kind in (pl.K_SPOOF, pl.K_UNREG):
                 key = (s.name, b, kind)
                 self.drops[key] = self.drops.get(key, 0) + delta
@@ -484,6 +485,7 @@ class EnergyController:
         if self.isp_link is not None:
             for st in self.cards.values():
                 cards[st.card.name]["import_used_bee"] = st.import_packets * q
+                cards[st.card.name]["imported_bee"] = st.import_total_packets * q
                 cards[st.card.name]["meter_id"] = self.topo.card_meter(st.no)
             out["isp"] = self.isp_link.status()
         if self.sden is not None:

@@ -2,9 +2,9 @@
 
 Every message is built with ``datapath=None``: the os-ken app sets ``msg.datapath = dp`` just before
 ``dp.send_msg(msg)`` (serialising needs the datapath's ofproto). Matches are OFPMatch keyword fields
-(in_port, eth_src, eth_dst, eth_type, ip_proto, ipv4_src, ipv4_dst; a masked field is a (value, mask)
-pair). ``barrier()`` returns an OFPBarrierRequest: in a controller's message list it is also the
-ordering marker (see ``is_barrier``).
+(in_port, eth_src, eth_dst, eth_type, ip_proto, ip_dscp, ipv4_src, ipv4_dst, metadata; a masked field is
+a (value, mask) pair; ip_dscp is exact, OpenFlow 1.3 has no mask for it). ``barrier()`` returns an
+OFPBarrierRequest: in a controller's message list it is also the ordering marker (see ``is_barrier``).
 """
 
 from os_ken.ofproto import ofproto_v1_3 as ofp
@@ -21,7 +21,7 @@ NO_BUFFER = ofp.OFP_NO_BUFFER
 
 def match(**fields) -> parser.OFPMatch:
     """An OFPMatch; adds the eth_type that IPv4 fields need (OpenFlow prerequisites)."""
-    if "eth_type" not in fields and fields.keys() & {"ip_proto", "ipv4_src", "ipv4_dst"}:
+    if "eth_type" not in fields and fields.keys() & {"ip_proto", "ip_dscp", "ipv4_src", "ipv4_dst"}:
         fields["eth_type"] = ETH_TYPE_IPV4
     return parser.OFPMatch(**fields)
 
@@ -31,13 +31,21 @@ def output(port: int) -> parser.OFPActionOutput:
     return parser.OFPActionOutput(port, ofp.OFPCML_NO_BUFFER if port == CONTROLLER else 0)
 
 
-def instructions(actions=(), goto: int | None = None, meter_id: int | None = None) -> list:
-    """Meter first (OpenFlow 1.3 order), then apply-actions, then goto-table. No actions = drop."""
+def instructions(
+    actions=(),
+    goto: int | None = None,
+    meter_id: int | None = None,
+    metadata: tuple[int, int] | None = None,
+) -> list:
+    """Meter, apply-actions, write-metadata (value, mask), goto-table: OpenFlow 1.3 order. No actions
+    and no goto = drop."""
     inst = []
     if meter_id is not None:
         inst.append(parser.OFPInstructionMeter(meter_id))
     if actions:
         inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, list(actions)))
+    if metadata is not None:
+        inst.append(parser.OFPInstructionWriteMetadata(metadata[0], metadata[1]))
     if goto is not None:
         inst.append(parser.OFPInstructionGotoTable(goto))
     return inst
@@ -51,6 +59,7 @@ def flow_add(
     actions=(),
     goto: int | None = None,
     meter_id: int | None = None,
+    metadata: tuple[int, int] | None = None,
     cookie: int = 0,
     idle_timeout: int = 0,
     hard_timeout: int = 0,
@@ -66,7 +75,7 @@ def flow_add(
         priority=priority,
         buffer_id=NO_BUFFER,
         match=match(**match_fields),
-        instructions=instructions(actions, goto, meter_id),
+        instructions=instructions(actions, goto, meter_id, metadata),
     )
 
 
@@ -155,6 +164,14 @@ def actions_of(flow_mod) -> list:
         if isinstance(inst, parser.OFPInstructionActions):
             return list(inst.actions)
     return []
+
+
+def metadata_of(flow_mod) -> tuple[int, int] | None:
+    """The (value, mask) a flow's write-metadata instruction writes, if it has one."""
+    for inst in flow_mod.instructions or ():
+        if isinstance(inst, parser.OFPInstructionWriteMetadata):
+            return inst.metadata, inst.metadata_mask
+    return None
 
 
 def goto_of(flow_mod) -> int | None:

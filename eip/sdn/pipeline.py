@@ -1,10 +1,13 @@
 """The OpenFlow pipeline of an Energy Internet switch, derived from a `NetworkPlan` (no state, no time).
 
-Three tables (docs/controller.md has the full list of rules and priorities):
+Four tables (docs/controller.md has the full list of rules and priorities):
 
-- table 0, ingress: firewall and per-card export meter for protocol 253; ARP and other IPv4 pass;
-- table 1, accounting: one counted rule per card, hit only by packets its meter let through;
-- table 2, forwarding: proactive L2 (eth_dst -> port), ARP broadcast flooded within the segment, the VPP
+- table 0, classify: protocol 253 whose DSCP is a registered no-BEE codepoint (R3.3: SYN, ACK, pool,
+  control) gets metadata UNMETERED; one rule per codepoint, the same on every switch;
+- table 1, ingress: firewall and per-card export meter for protocol 253 (UNMETERED datagrams of a card
+  pass its firewall and skip its meter and count); ARP and other IPv4 pass;
+- table 2, accounting: one counted rule per card, hit only by packets its meter let through;
+- table 3, forwarding: proactive L2 (eth_dst -> port), ARP broadcast flooded within the segment, the VPP
   uplink meter on the router's LAN port, and the islanding rules.
 
 A *segment* is one broadcast domain: a VPP's Energy LAN (its LAN switches, cards, router LAN port) or
@@ -16,11 +19,16 @@ from collections import deque
 from dataclasses import dataclass
 
 from eip.net.plan import CardNode, NetworkPlan, RouterNode, SwitchNode
+from eip.protocol.constants import DSCP_UNMETERED
 from eip.sdn import ofmsg
 
-T_INGRESS, T_ACCOUNT, T_FORWARD = 0, 1, 2
+T_CLASSIFY, T_INGRESS, T_ACCOUNT, T_FORWARD = 0, 1, 2, 3
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 P253 = {"eth_type": ofmsg.ETH_TYPE_IPV4, "ip_proto": ofmsg.IP_PROTO_ENERGY}
+# Metadata bit set by table 0 on protocol 253 that carries no BEE (by its DSCP, R3.3): not metered.
+META_UNMETERED = 0x1
+UNMETERED = {"metadata": (META_UNMETERED, META_UNMETERED)}
+METERED = {"metadata": (0, META_UNMETERED)}
 
 # Priorities
 PRI_MISS, PRI_PASS, PRI_UNREG_ANY, PRI_PORT_DROP, PRI_TRUSTED, PRI_ALLOW, PRI_QUOTA = (
@@ -32,6 +40,7 @@ PRI_MISS, PRI_PASS, PRI_UNREG_ANY, PRI_PORT_DROP, PRI_TRUSTED, PRI_ALLOW, PRI_QU
     300,
     400,
 )
+PRI_UNMETERED = 350  # a card's no-BEE datagrams: its firewall match, no meter, no count
 PRI_L2, PRI_ARP_FLOOD, PRI_UPLINK, PRI_ISLAND_PUNT, PRI_ISLAND_LAN = 100, 150, 200, 300, 310
 # With an ISP: a counted table-2 rule per card on its own switch (eth_dst = card, proto 253 -> its port),
 # just above the L2 rule, so the controller meters what each card imports. With an energy server: its
@@ -41,7 +50,7 @@ PRI_SDEN = PRI_IMPORT + 1
 
 # Cookie kinds (bits 56..63); COUNTED marks the rules whose packet counts the controller polls.
 COUNTED = 0x80 << 56
-K_BASE, K_ALLOW, K_ISLAND, K_QUOTA = 0x01, 0x02, 0x03, 0x04
+K_BASE, K_ALLOW, K_ISLAND, K_QUOTA, K_UNMETERED = 0x01, 0x02, 0x03, 0x04, 0x05
 K_ACCT, K_SPOOF, K_UNREG, K_IMPORT = 0x81, 0x82, 0x83, 0x84
 KIND_MASK = 0xFF << 56
 
@@ -173,7 +182,8 @@ def base_flows(topo: Topology, sw: str, vpp_limited: set[str]) -> list:
     i = topo.sw_index[sw]
     base = cookie(K_BASE, i)
     add = ofmsg.flow_add
-    flows = [
+    flows = classify_flows(base)
+    flows += [
         add(T_INGRESS, PRI_MISS, {}, cookie=base),
         add(T_INGRESS, PRI_PASS, {"eth_type": ofmsg.ETH_TYPE_ARP}, goto=T_ACCOUNT, cookie=base),
         add(T_INGRESS, PRI_PASS, {"eth_type": ofmsg.ETH_TYPE_IPV4}, goto=T_ACCOUNT, cookie=base),
@@ -202,6 +212,15 @@ def base_flows(topo: Topology, sw: str, vpp_limited: set[str]) -> list:
             )
         )
         flows.append(
+            add(
+                T_INGRESS,
+                PRI_UNMETERED,
+                {**card_match(c), **UNMETERED},
+                goto=T_FORWARD,
+                cookie=cookie(K_UNMETERED, n),
+            )
+        )
+        flows.append(
             add(T_ACCOUNT, PRI_PASS, card_match(c), goto=T_FORWARD, cookie=cookie(K_ACCT, n))
         )
     for port in sorted(set(topo.router_ports[sw]) | set(topo.links[sw])):
@@ -222,8 +241,20 @@ def base_flows(topo: Topology, sw: str, vpp_limited: set[str]) -> list:
         )
     for r, side in topo.router_ports[sw].values():
         if side == "lan" and r.vpp in vpp_limited:
-            flows.append(uplink_flow(topo, r, PRI_UPLINK, {}, base))
+            flows.append(uplink_flow(topo, r, PRI_UPLINK, METERED, base))
     return flows
+
+
+def classify_flows(base_cookie: int) -> list:
+    """Table 0: one rule per no-BEE codepoint (exact ip_dscp; OpenFlow 1.3 cannot mask it) that sets
+    UNMETERED; everything else, DSCP 0 and unregistered values too, goes on as metered."""
+    add = ofmsg.flow_add
+    flows = [
+        add(T_CLASSIFY, PRI_PASS, {**P253, "ip_dscp": dscp}, metadata=UNMETERED["metadata"],
+            goto=T_INGRESS, cookie=base_cookie)
+        for dscp in sorted(DSCP_UNMETERED)
+    ]  # fmt: skip
+    return [*flows, add(T_CLASSIFY, PRI_MISS, {}, goto=T_INGRESS, cookie=base_cookie)]
 
 
 def card_match(c: CardNode) -> dict:
@@ -252,18 +283,20 @@ def uplink_flow(
 
 
 def quota_block_flow(topo: Topology, c: CardNode) -> object:
-    """Above the allow rule: the card's protocol 253 goes to the controller (through the punt meter)."""
+    """Above the allow rule: the card's metered protocol 253 goes to the controller (through the punt
+    meter); its no-BEE datagrams (ACKs, pool orders) still pass."""
     n = topo.card_index[c.mac.lower()]
     return ofmsg.flow_add(
-        T_INGRESS, PRI_QUOTA, card_match(c), actions=[ofmsg.output(ofmsg.CONTROLLER)],
+        T_INGRESS, PRI_QUOTA, {**card_match(c), **METERED}, actions=[ofmsg.output(ofmsg.CONTROLLER)],
         meter_id=topo.punt_meter, cookie=cookie(K_QUOTA, n),
     )  # fmt: skip
 
 
 def import_flow(c: CardNode, n: int):
-    """Counts the protocol 253 packets delivered to card number n (its imports), then forwards them."""
+    """Counts the metered protocol 253 packets delivered to card number n (its imports: BEE-carrying
+    or unmarked, R3.3), then forwards them; its no-BEE datagrams take the L2 rule."""
     return ofmsg.flow_add(
-        T_FORWARD, PRI_IMPORT, {"eth_dst": c.mac.lower(), **P253},
+        T_FORWARD, PRI_IMPORT, {"eth_dst": c.mac.lower(), **P253, **METERED},
         actions=[ofmsg.output(c.port)], cookie=cookie(K_IMPORT, n),
     )  # fmt: skip
 

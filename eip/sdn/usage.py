@@ -1,5 +1,8 @@
 """Per-card usage bookkeeping of the controller: a card's quota, what it sent this period, when it is blocked.
 
+Only metered datagrams count (docs/protocol.md R3.3): those carrying BEE, and unmarked ones; a card's
+SYN, ACK, pool and control datagrams pass its firewall uncounted.
+
 Plain data and arithmetic, no OpenFlow and no clock: the controller counts flow stats into a
 `CardState` and turns the decisions made here into meter and flow messages. The quota bound is in
 docs/controller.md.
@@ -21,8 +24,9 @@ class CardState:
     import_bee: int
     rate_pktps: int  # meter rate in force
     window_bee: int | None = None  # dynamic limit (WUP) in force, None = static rate
-    period_packets: int = 0  # counted (passed the meter) this period
-    import_packets: int = 0  # protocol 253 delivered to it this period (with an ISP only)
+    period_packets: int = 0  # metered (BEE or unmarked, R3.3) and passed the meter this period
+    import_packets: int = 0  # metered protocol 253 delivered to it this period (with an ISP only)
+    import_total_packets: int = 0  # the same since the controller started
     period_rate_max: int = 0  # the highest meter rate in force this period (for the ISP's metering)
     allowed_packets: int = 0  # counted since the controller started
     blocked: bool = False
@@ -41,7 +45,7 @@ class CardState:
             "allowed_packets": self.allowed_packets, "used_bee": self.period_packets * quantum_bee,
             "quota_bee": self.export_bee, "import_bee": self.import_bee,
             "rate_pktps": self.rate_pktps, "window_bee": self.window_bee, "blocked": self.blocked,
-            "quota_blocks": self.quota_blocks,
+            "quota_blocks": self.quota_blocks, "exported_bee": self.allowed_packets * quantum_bee,
         }  # fmt: skip
 
 

@@ -9,7 +9,10 @@ ports a frame leaves by. Close to Open vSwitch where it matters here:
   the entry and keeps its counters (OpenFlow 1.3 without OFPFF_RESET_COUNTS);
 - flow counters count every packet that matches, also those a meter then drops;
 - a pktps meter is a token bucket of `burst` packets refilled at `rate` per second, full when added;
-- output to the in_port is dropped (OVS needs OFPP_IN_PORT for that); a table miss drops.
+- output to the in_port is dropped (OVS needs OFPP_IN_PORT for that); a table miss drops;
+- ip_dscp matches exactly (OpenFlow 1.3: not maskable, OFPBMC_BAD_MASK) and needs eth_type IPv4
+  (OFPBMC_BAD_PREREQ); metadata starts at 0, is written by write-metadata under its mask and matched
+  under the rule's mask.
 """
 
 import ipaddress
@@ -39,6 +42,7 @@ class Entry:
     meter: int | None
     actions: list
     goto: int | None
+    write_metadata: tuple[int, int] | None = None
     packet_count: int = 0
     byte_count: int = 0
 
@@ -123,7 +127,9 @@ class FakeSwitch:
         if goto is not None and goto <= fm.table_id:
             raise OFError("OFPBIC_BAD_TABLE_ID", f"goto {goto} from table {fm.table_id}")
         m = ofmsg.match_fields(fm.match)
-        new = Entry(fm.table_id, fm.priority, m, fm.cookie, meter, ofmsg.actions_of(fm), goto)
+        check_match(m)
+        new = Entry(fm.table_id, fm.priority, m, fm.cookie, meter, ofmsg.actions_of(fm), goto,
+                    ofmsg.metadata_of(fm))  # fmt: skip
         for i, e in enumerate(self.entries):
             if e.table == new.table and e.priority == new.priority and e.match == m:
                 new.packet_count, new.byte_count = e.packet_count, e.byte_count
@@ -186,6 +192,9 @@ class FakeSwitch:
             e.byte_count += len(frame)
             if e.meter is not None and not self.meters[e.meter].take(now):
                 return ()
+            if e.write_metadata is not None:
+                value, mask = e.write_metadata
+                pkt["metadata"] = pkt["metadata"] & ~mask | value & mask
             for a in e.actions:
                 if isinstance(a, parser.OFPActionOutput):
                     if a.port == ofp.OFPP_CONTROLLER:
@@ -235,7 +244,7 @@ class FakeSwitch:
 
 def parse(frame: bytes, in_port: int) -> dict:
     """The match fields of a frame (Ethernet II, IPv4); fields it lacks are absent."""
-    pkt: dict = {"in_port": in_port}
+    pkt: dict = {"in_port": in_port, "metadata": 0}
     if len(frame) < 14:
         return pkt
     pkt["eth_dst"] = frame[0:6].hex(":")
@@ -243,10 +252,25 @@ def parse(frame: bytes, in_port: int) -> dict:
     (etype,) = struct.unpack_from("!H", frame, 12)
     pkt["eth_type"] = etype
     if etype == ofmsg.ETH_TYPE_IPV4 and len(frame) >= 34 and frame[14] >> 4 == 4:
+        pkt["ip_dscp"], pkt["ip_ecn"] = frame[15] >> 2, frame[15] & 0x03
         pkt["ip_proto"] = frame[23]
         pkt["ipv4_src"] = ".".join(str(b) for b in frame[26:30])
         pkt["ipv4_dst"] = ".".join(str(b) for b in frame[30:34])
     return pkt
+
+
+def check_match(match: dict) -> None:
+    """What OVS refuses in a flow's match: a masked or out-of-range ip_dscp, or one without IPv4."""
+    for name, top in (("ip_dscp", 63), ("ip_ecn", 3)):
+        if name not in match:
+            continue
+        value = match[name]
+        if isinstance(value, tuple):
+            raise OFError("OFPBMC_BAD_MASK", f"{name} is not maskable in OpenFlow 1.3")
+        if not 0 <= value <= top:
+            raise OFError("OFPBMC_BAD_VALUE", f"{name} {value}")
+        if match.get("eth_type") != ofmsg.ETH_TYPE_IPV4:
+            raise OFError("OFPBMC_BAD_PREREQ", f"{name} needs eth_type 0x0800")
 
 
 def matches(match: dict, pkt: dict) -> bool:
@@ -255,7 +279,10 @@ def matches(match: dict, pkt: dict) -> bool:
         if have is None:
             return False
         if isinstance(v, tuple):
-            if k.startswith("ipv4"):
+            if k == "metadata":
+                if have & v[1] != v[0] & v[1]:
+                    return False
+            elif k.startswith("ipv4"):
                 net = ipaddress.ip_network(f"{v[0]}/{v[1]}", strict=False)
                 if ipaddress.ip_address(have) not in net:
                     return False

@@ -227,10 +227,10 @@ def test_message_counts_for_a_200_card_plan():
     assert kinds.count("OFPMeterMod") == 2 + 20 + 1  # delete-all, punt, 20 cards, uplink
     assert kinds.count("OFPBarrierRequest") == 2
     assert (
-        kinds.count("OFPFlowMod") == 1 + 6 + 3 * 20 + 1 + 1 + 21 + 1
-    )  # delete, base, per card, trusted, ARP, L2, uplink
+        kinds.count("OFPFlowMod") == 1 + 6 + 8 + 4 * 20 + 1 + 1 + 21 + 1
+    )  # delete, base, classify (7 no-BEE codepoints + miss), per card, trusted, ARP, L2, uplink
     assert kinds.count("OFPPacketOut") == 20  # static-limit notices
     wan = [type(m).__name__ for _, m in ctl.switch_up(16, 0.0)]
-    assert wan.count("OFPFlowMod") == 1 + 6 + 10 + 1 + 10
+    assert wan.count("OFPFlowMod") == 1 + 6 + 8 + 10 + 1 + 10
     assert len(ctl.poll(0.0)) == 11
-    assert sum(len(x.entries) for x in f.values()) == 10 * 90 + 27
+    assert sum(len(x.entries) for x in f.values()) == 10 * 118 + 35

@@ -7,6 +7,7 @@ card vpp1-0 (s1:1)  card vpp1-1 (s1:2)         card vpp2-0 (s2:1)  card vpp2-1 (
 
 from eip.net import plan as p
 from eip.protocol.codec import encode_frame
+from eip.protocol.messages import segment_dscp
 from eip.protocol.model import Bee, EnergyIp, EnergyTcp, Packet
 from eip.sdn.controller import EnergyController
 from eip.sdn.limits import LimitTable
@@ -76,7 +77,7 @@ def deliver(fakes: dict, items, strict: bool = True) -> None:
 def data_packet(src_ip: str, dst_ip: str, origin_mac: str, seq: int = 1) -> Packet:
     bee = Bee(quantity=QUANTUM, start_s=0, end_s=1)
     seg = EnergyTcp(49152, 7000, seq, 0, 0x10, 1000, records=(bee,))
-    return Packet(src_ip, dst_ip, EnergyIp(1, 0, origin_mac), seg)
+    return Packet(src_ip, dst_ip, EnergyIp(1, 0, origin_mac), seg, dscp=segment_dscp(seg, 8))
 
 
 def e_frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, seq: int = 1) -> bytes:
