@@ -4,13 +4,12 @@
 `WireOrder` with the pool (the card: `PoolClient.place`) and reports the order id with `placed`; every
 `PoolFill` answering an order goes to `on_pool_fill`, which hands partial and complete fills to the
 behaviour. It also keeps the behaviour's resting orders for the next view (`resting`). Plain object:
-no socket, no clock.
+no socket, no clock. Behaviours count in Wh, so the wire's BEE are 1 Wh each here (KWH_PER_BEE).
 """
 
 from typing import NamedTuple
 
 from eip.agents.base import (
-    KWH_PER_BEE,
     AgentView,
     Behaviour,
     OrderIntent,
@@ -37,12 +36,10 @@ class WireOrder(NamedTuple):
 class HostedAgent:
     """One behaviour, its placed orders (order id -> intent) and what is left of each."""
 
-    def __init__(self, behaviour: Behaviour, period_s: float, epoch_s: float = 0.0,
-                 kwh_per_bee: float = KWH_PER_BEE):  # fmt: skip
+    def __init__(self, behaviour: Behaviour, period_s: float, epoch_s: float = 0.0):
         self.behaviour = behaviour
         self.period_s = period_s
         self.epoch_s = epoch_s
-        self.kwh_per_bee = kwh_per_bee
         self.placed_orders: dict[int, list] = {}  # order id -> [intent, BEE left]
 
     def period_at(self, now_s: float) -> int:
@@ -63,7 +60,7 @@ class HostedAgent:
         for intent in self.behaviour.decide(view):
             start_s, end_s = frame_s(intent.period, self.period_s, self.epoch_s)
             out.append(WireOrder(intent, SIDE_CODE[intent.side], intent.quantity_bee,
-                                 intent.price_micro_per_kbee(self.kwh_per_bee), start_s, end_s))  # fmt: skip
+                                 intent.price_micro_per_kbee(), start_s, end_s))  # fmt: skip
         return out
 
     def placed(self, order_id: int, order: WireOrder) -> None:
@@ -79,7 +76,7 @@ class HostedAgent:
         entry[1] = max(0, entry[1] - pool_fill.quantity)
         if pool_fill.status == FILL_COMPLETE or entry[1] == 0:
             del self.placed_orders[order_id]
-        return self.behaviour.on_fill(fill_from_pool(entry[0], pool_fill, self.kwh_per_bee))
+        return self.behaviour.on_fill(fill_from_pool(entry[0], pool_fill))
 
     def expire(self, period: int) -> None:
         """Forget the orders of periods before `period` (their frame has ended)."""

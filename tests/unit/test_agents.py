@@ -427,3 +427,25 @@ def test_docs_name_every_parameter_of_every_kind():
     ]
     assert missing == []
     assert all(f"`{k}`" in text for k in BEHAVIOURS)
+
+
+def test_the_demand_curve_is_the_offline_models():
+    """eip/agents cannot import the scenarios (a lower layer), so the curve is written twice: same."""
+    from eip.agents.load import demand_kw, inverse_demand
+    from eip.scenarios.four_node_day import economics
+
+    for q0, p0, e, p in [(130.0, 0.45, -0.5, 0.5), (50.0, 0.4, -2.0, 0.3), (80, 0.5, -2.0, 0.9)]:
+        assert demand_kw(q0, p0, e, p) == economics.demand_kw(q0, p0, e, p)
+        q = demand_kw(q0, p0, e, p)
+        if q > 0:
+            assert inverse_demand(q0, p0, e, q) == pytest.approx(p)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(0.0, 0.01), st.floats(0.0, 1.0), st.floats(1.0, 1000.0), st.integers(1, 20))
+def test_plant_offers_its_capacity_at_a_rising_marginal_cost(a, b, cap_kw, blocks):
+    plant = Plant(a_cny_per_kw2h=a, b_cny_per_kwh=b, capacity_kw=cap_kw, blocks=blocks)
+    asks = plant.decide(view(0))
+    prices = [i.price_cny_per_kwh for i in asks]
+    assert prices == sorted(prices) and all(p >= b for p in prices)
+    assert total(asks) <= cap_kw * 2000 and total(asks) >= cap_kw * 2000 - 1
