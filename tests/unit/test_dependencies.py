@@ -172,7 +172,9 @@ def test_no_module_uses_another_packages_private_names():
     assert [u for p in SOURCES for u in private_uses(p)] == []
 
 
-@pytest.mark.parametrize("package", ["eip.isp", "eip.markets", "eip.etcp", "eip.card.node"])
+@pytest.mark.parametrize(
+    "package", ["eip.isp", "eip.markets", "eip.agents", "eip.etcp", "eip.card.node"]
+)
 def test_importing_the_logic_loads_no_mininet(package):
     """Transitively too: importing every module of the package in a fresh interpreter loads no Mininet,
     os-ken or eip.net."""
@@ -189,3 +191,44 @@ def test_importing_the_logic_loads_no_mininet(package):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# The layers of docs/architecture.md, top to bottom: a module imports only its own layer or lower ones.
+# Matching is by the longest prefix, so eip.net.plan (plain data the controller reads) sits below eip.sdn
+# while the rest of eip.net (Mininet, processes) sits above it.
+LAYERS = [
+    ["eip.cli"],
+    ["eip.bench"],
+    ["eip.scenarios", "eip.reliability", "controllers", "topologies"],
+    ["eip.net"],
+    ["eip.cases"],
+    ["eip.isp"],
+    ["eip.sdn"],
+    ["eip.net.plan", "eip.addressing"],
+    ["eip.card", "eip.apps", "eip.sden"],
+    ["eip.agents", "eip.dns", "eip.markets", "eip.etcp", "eip.sample", "eip.pcap"],
+    ["eip.protocol", "eip.yamlconf", "eip.wireshark", "eip.proc", "eip.data", "eip.netns"],
+    ["eip.errors", "eip"],
+]
+
+
+def layer_of(name: str) -> int | None:
+    best = None
+    for i, names in enumerate(LAYERS):
+        for n in names:
+            if within(name, n) and (best is None or len(n) > best[1]):
+                best = (i, len(n))
+    return None if best is None else best[0]
+
+
+def test_every_module_imports_only_its_layer_or_below():
+    ours = ("eip", "controllers", "topologies")
+    unplaced = sorted(m for m in IMPORTS if layer_of(m) is None)
+    upward = sorted(
+        f"{mod} (layer {layer_of(mod)}) imports {imp} (layer {layer_of(imp)})"
+        for mod, imps in IMPORTS.items()
+        for imp in imps
+        if imp.split(".")[0] in ours and (layer_of(imp) or 0) < (layer_of(mod) or 0)
+    )
+    assert unplaced == []
+    assert upward == []
