@@ -51,6 +51,9 @@ class CardConfig:
     peers: tuple[Peer, ...] = field(default=())
     vpp_subnets: tuple[tuple[str, str], ...] = ()  # (VPP name, CIDR): the VPP follows the address
     isp_ip: str = "10.0.0.254"  # notices and window updates are taken only from this address
+    # Emulated seconds per wall second: a transfer at P BEE per emulated second goes out at
+    # P x time_scale BEE per wall second (docs/card.md, pacing).
+    time_scale: float = 1.0
 
     def vpp_of(self, ip: str) -> str:
         """The VPP whose subnet holds `ip`, or '' if none is configured for it."""
@@ -85,7 +88,9 @@ _KEYS = {
     "name", "kind", "mac", "state_dir", "energy_ip", "interface", "vpp", "home_vpp", "dns",
     "window_bee", "quantum_bee", "delivery_port", "max_grant_bee", "peers",
     "price_micro_per_kbee", "carbon_mg_per_unit", "green_ratio_bp", "vpp_subnets", "isp_ip",
+    "time_scale",
 }  # fmt: skip
+TIME_SCALE_MAX = 1e6
 
 
 def _subnets(value, where: Where) -> tuple[tuple[str, str], ...]:
@@ -135,6 +140,14 @@ def _count(value, where: Where, low: int, high: int) -> int:
     if not low <= value <= high:
         raise where.error(f"{value} is out of range {low}..{high}")
     return value
+
+
+def positive_number(value, where: Where, high: float) -> float:
+    """A finite number in (0, high]; an integer is taken as a float, a bool is refused."""
+    typed(value, where, (int, float), "a number")
+    if not 0 < value <= high:  # NaN fails both comparisons
+        raise where.error(f"{value} is out of range (0, {high:g}]")
+    return float(value)
 
 
 def _peer(value, where: Where) -> Peer:
@@ -197,6 +210,9 @@ def from_mapping(data, where: Where) -> CardConfig:
         peers=tuple(_peer(p, where.at(f"peers.{i}")) for i, p in enumerate(peers)),
         vpp_subnets=_subnets(data.get("vpp_subnets", {}), where.at("vpp_subnets")),
         isp_ip=_ipv4(data.get("isp_ip", "10.0.0.254"), where.at("isp_ip")),
+        time_scale=positive_number(
+            data.get("time_scale", 1.0), where.at("time_scale"), TIME_SCALE_MAX
+        ),
     )
 
 

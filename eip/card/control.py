@@ -13,11 +13,13 @@ from eip.errors import EipError
 OPS = {
     "status": "identity, limits, open transfers and counters",
     "profile": "the owner's profile from the ledger",
-    "offer": "offer to deliver: to=PEER quantity=N [bee_type price priority wait]",
+    "offer": "offer to deliver: to=PEER quantity=N [bee_type price priority wait power_bee_per_s "
+    "start_s end_s]",
     "ask": "ask to receive: peer=PEER quantity=N [bee_type priority wait]",
-    "transfer": "offer and wait until it is done: to=PEER quantity=N",
+    "transfer": "offer and wait until it is done: to=PEER quantity=N [power_bee_per_s start_s end_s]",
     "wait": "wait until a transfer closes: transfer_id=ID [timeout]",
-    "order": "BEE pool order: side=send|ask quantity=N price_micro_per_kbee=P [pool=IP bee_type]",
+    "order": "BEE pool order: side=send|ask quantity=N price_micro_per_kbee=P [pool=IP bee_type "
+    "power_bee_per_s or pace=frame]",
     "orders": "this card's pool orders and their fills",
     "events": "recent events (rejects, limits, unreachable, forged)",
     "stop": "stop the card",

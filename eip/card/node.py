@@ -18,21 +18,26 @@ from eip.card.config import CardConfig
 from eip.card.ledger import Ledger
 from eip.card.ops import (
     ControlOps,
+    fill_power,
     transfer_result,
 )
 from eip.card.orders import PoolClient
 from eip.card.peers import Peers
 from eip.errors import DecodeError, EipError
 from eip.etcp.base import (
+    CLOSED,
+    FIN_WAIT,
     REJECT_INSUFFICIENT_SUPPLY,
     REJECT_MALFORMED,
     REJECT_NO_SERVICE,
     REJECT_STATIC_LIMIT,
     REJECT_UNAUTHORIZED,
+    TIME_WAIT,
 )
 from eip.etcp.connection import Connection
 from eip.etcp.keys import CardKey
 from eip.etcp.model import Closed, Endpoint, Event, Opened, Persist, Send
+from eip.etcp.window import fair_shares
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.messages import carries_bee, classify, segment_dscp, transfer_option
@@ -52,6 +57,7 @@ log = logging.getLogger(__name__)
 EVENTS_KEPT = 200
 REJECT_RETRY_AFTER_S = 60  # what a Reject of this card tells the peer to wait
 NO_STATIC_LIMIT = 2**32 - 1  # the room a period without a static limit notice leaves
+SENDER_DONE = (CLOSED, FIN_WAIT, TIME_WAIT)  # every BEE acknowledged: no share of the ISP rate
 DSCP_CLASS_1 = c.PRIORITY_CLASSES[1]  # RSTs, rejects and pool orders go in class 1 (R3.3)
 
 
@@ -87,7 +93,10 @@ class CardNode(ControlOps):
         self.home_vpp = config.home_vpp or self.vpp
         self.conns: dict[tuple[str, int, int], Connection] = {}
         self.by_id: dict[str, Connection] = {}
+        # The ISP's aggregate rate for this card (WUP with both ports 0, R6.10), BEE per second:
+        # split over the sending connections by share_isp_rate(). None: no dynamic limit.
         self.isp_window: int | None = None
+        self.order_pacing: dict[int, float | str] = {}  # pool order id -> power or "frame"
         self.notice: StaticLimitNotice | None = None
         self.node_id = 0
         self.period = 0
@@ -140,6 +149,8 @@ class CardNode(ControlOps):
             if type(effect) is Opened:
                 self._rekey(conn, effect.transfer.transfer_id)
                 self.ledger.open_transfer(effect.transfer)
+        if self.isp_window is not None:  # a sender that finished gives its share back
+            self.share_isp_rate()
         persists = [(e.delivery, e.next_seq) for _conn, e in effects if type(e) is Persist]
         if persists:
             self.stats["deliveries_committed"] += self.ledger.commit(persists)
@@ -172,6 +183,8 @@ class CardNode(ControlOps):
         conn = self.by_id.pop(effect.transfer_id, None)
         if conn is not None:
             self.conns.pop(conn.key, None)
+            if conn.role == "send":
+                self.share_isp_rate()
         if self.ledger.transfer(effect.transfer_id) is not None:
             self.ledger.close_transfer(effect.transfer_id, effect.reason, self.wall())
         self._event("closed", effect.transfer_id, effect.reason)
@@ -186,11 +199,31 @@ class CardNode(ControlOps):
     def _transfer_result(self, transfer_id: str, reason: str) -> dict:
         return transfer_result(transfer_id, reason, self.ledger.transfer(transfer_id))
 
-    def _add(self, conn: Connection) -> None:
+    def _add(self, conn: Connection, now: float | None = None) -> None:
         self.conns[conn.key] = conn
         self.by_id[conn.transfer_id] = conn
-        if self.isp_window is not None:
-            conn.set_isp_window(self.isp_window)
+        if conn.role == "send":
+            self.share_isp_rate(now)
+
+    def share_isp_rate(self, now: float | None = None) -> None:
+        """Apply the ISP's aggregate rate as an aggregate (R6.10): a max-min fair split over the
+        sending connections still sending, each capped by its own power and per-connection WUP, so
+        their rates never sum past it (eip/etcp/window.py fair_shares)."""
+        senders = [conn for conn in self.conns.values()
+                   if conn.role == "send" and conn.state not in SENDER_DONE]  # fmt: skip
+        if self.isp_window is None:
+            for conn in senders:
+                conn.set_isp_share(None, now)
+            return
+        caps = {conn: conn.own_cap_bee_per_s for conn in senders}
+        for conn, share in fair_shares(self.isp_window, caps).items():
+            conn.set_isp_share(share, now)
+
+    def set_power(self, conn: Connection, power_bee_per_s: float | None, now: float) -> None:
+        """A transfer's own power in BEE per emulated second, paced at power x time_scale per wall s."""
+        if power_bee_per_s is not None:
+            conn.set_power(power_bee_per_s * self.config.time_scale, now)
+            conn.power_bee_per_s = power_bee_per_s
 
     def _free_port(self) -> int:
         used = {conn.local.port for conn in self.by_id.values()}
@@ -256,15 +289,16 @@ class CardNode(ControlOps):
             if not self._from_isp(pkt):
                 self.stats["ignored"] += 1
                 return []
+            # The window is a rate, BEE per second (R6.10); NO_LIMIT lifts it.
+            rate = None if seg.window == c.NO_LIMIT else seg.window
             if seg.sport == 0 and seg.dport == 0:
-                self.isp_window = seg.window
-                for conn in self.by_id.values():
-                    conn.set_isp_window(seg.window)
+                self.isp_window = rate
             else:
                 for conn in self.by_id.values():
                     if conn.remote.port == seg.sport and conn.local.port == seg.dport:
-                        conn.set_isp_window(seg.window)
-            self._event("window-update", "", str(seg.window))
+                        conn.set_isp_window(rate, now)
+            self.share_isp_rate(now)
+            self._event("window-update", "", f"{seg.window} BEE/s")
             return []
         if seg.sport == c.PORT_BEE_POOL and seg.dport == self.pool.port:
             return self._on_pool_segment(pkt, seg, now)
@@ -314,7 +348,7 @@ class CardNode(ControlOps):
             now, local, remote, syn, granted, random.getrandbits(32), self.key.sign, key,
             self.config.window_bee, template=template, quantum=self.config.quantum_bee,
         )  # fmt: skip
-        self._add(conn)
+        self._add(conn, now)
         self.stats["accepted_in"] += 1
         self._run(conn, effects)
         return []
@@ -368,7 +402,8 @@ class CardNode(ControlOps):
             random.getrandbits(32), self.key.sign, key, self.config.window_bee, priority=1,
             dscp=c.PRIORITY_CLASSES[1],
         )  # fmt: skip
-        self._add(conn)
+        self.set_power(conn, fill_power(self.order_pacing.get(order["order_id"]), fill), now)
+        self._add(conn, now)
         self._run(conn, effects)
 
     # --- time, restarts, moves ----------------------------------------------------------------
@@ -402,7 +437,7 @@ class CardNode(ControlOps):
             conn, eff = Connection.resume(
                 now, info, local, info.peer_ip, self.key.sign, key, self.config.window_bee
             )
-            self._add(conn)
+            self._add(conn, now)
             self._run(conn, eff)
             self._event("resumed", info.transfer_id, info.role)
         return []

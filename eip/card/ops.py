@@ -7,6 +7,7 @@ returns the node's actions (an `Answer` now, or later when a transfer or an orde
 """
 
 import logging
+import math
 import random
 from typing import NamedTuple
 
@@ -39,6 +40,9 @@ class TransferRequest(NamedTuple):
     bee_type: int
     priority: int
     emergency: int
+    power_bee_per_s: float | None = None  # BEE per emulated second; None: as fast as windows allow
+    start_s: int = 0  # the delivery's time frame (0: now)
+    end_s: int = 0
 
 
 class OrderRequest(NamedTuple):
@@ -53,8 +57,8 @@ class OrderRequest(NamedTuple):
     end_s: int
 
 
-def parse_transfer(op: str, req: dict) -> TransferRequest:
-    """The arguments of an offer, transfer or ask request, checked."""
+def parse_transfer(op: str, req: dict, now_s: int = 0) -> TransferRequest:
+    """The arguments of an offer, transfer or ask request, checked; `now_s` (wall) starts a frame."""
     peer = str(req.get("to") or req.get("peer") or req.get("from") or "")
     quantity = int(req.get("quantity", 0))
     bee_type = int(req.get("bee_type", c.BEE_ELECTRICITY))
@@ -66,7 +70,52 @@ def parse_transfer(op: str, req: dict) -> TransferRequest:
         raise ControlError(f"{op} needs quantity >= 1, got {quantity}")
     if bee_type not in c.BEE_TYPES:
         raise ControlError(f"bee_type {bee_type} is not 1..6")
-    return TransferRequest(op, peer, quantity, bee_type, priority, emergency)
+    start_s, end_s = int(req.get("start_s", 0)), int(req.get("end_s", 0))
+    power = None
+    if op != "ask":  # a receiver cannot pace: its sender does
+        power = parse_power(req)
+        if power is None and "start_s" in req and "end_s" in req:
+            power = frame_power(quantity, start_s, end_s)
+    elif "power_bee_per_s" in req:
+        raise ControlError("power_bee_per_s paces what this card delivers: offer, transfer, order")
+    if power is not None and not end_s:  # the BEEs' time frame is the delivery's
+        start_s = start_s or now_s
+        end_s = start_s + math.ceil(quantity / power)
+    return TransferRequest(op, peer, quantity, bee_type, priority, emergency, power, start_s, end_s)
+
+
+def parse_power(req: dict) -> float | None:
+    """An explicit `power_bee_per_s` (BEE per emulated second, > 0), or None if not given."""
+    if "power_bee_per_s" not in req:
+        return None
+    power = float(req["power_bee_per_s"])
+    if not 0 < power < math.inf:
+        raise ControlError(f"power_bee_per_s must be a number > 0, got {req['power_bee_per_s']!r}")
+    return power
+
+
+def frame_power(quantity: int, start_s: int, end_s: int) -> float | None:
+    """The power that delivers `quantity` BEE over [start_s, end_s): quantity / duration, or None."""
+    return quantity / (end_s - start_s) if end_s > start_s else None
+
+
+def order_pacing(req: dict) -> float | str | None:
+    """How the fills of a sell order are delivered: at `power_bee_per_s`, over each fill's time frame
+    (`pace=frame`), or (None) as fast as the windows allow."""
+    power = parse_power(req)
+    if power is not None:
+        return power
+    pace = str(req.get("pace", ""))
+    if pace not in ("", "frame"):
+        raise ControlError(f"pace must be 'frame', got {pace!r}")
+    return pace or None
+
+
+def fill_power(pacing: float | str | None, fill) -> float | None:
+    """The power (BEE per emulated second) a fill of an order with `pacing` is delivered at."""
+    if pacing == "frame":
+        return frame_power(fill.quantity, fill.start_s, fill.end_s)
+    return pacing
 
 
 def parse_order(req: dict, default_pool: str, default_price: int, now_s: int) -> OrderRequest:
@@ -143,7 +192,7 @@ class ControlOps:
 
     def _open_transfer(self, op: str, req: dict, client, now: float) -> list:
         try:
-            t = parse_transfer(op, req)
+            t = parse_transfer(op, req, int(self.wall()))
             ip, mac, key = self.peers.resolve(t.peer)
         except (ControlError, EipError, ValueError, TypeError) as exc:
             return [Answer(client, False, str(exc))]
@@ -159,7 +208,7 @@ class ControlOps:
                 **window,
             )  # fmt: skip
         else:
-            template = self._template(t.bee_type)
+            template = self._template(t.bee_type, t.start_s, t.end_s)
             if "price_micro_per_kbee" in req:
                 template = template._replace(price_micro_per_kbee=int(req["price_micro_per_kbee"]))
             conn, effects = Connection.open_offer(
@@ -167,7 +216,8 @@ class ControlOps:
                 self.key.sign, key, self.config.window_bee, priority=t.priority,
                 emergency=t.emergency, dscp=dscp,
             )  # fmt: skip
-        self._add(conn)
+            self.set_power(conn, t.power_bee_per_s, now)
+        self._add(conn, now)
         out = []
         if op == "transfer" or req.get("wait"):
             self.waiters.setdefault(conn.transfer_id, []).append(client)
@@ -181,10 +231,13 @@ class ControlOps:
         try:
             o = parse_order(req, self.default_pool(), self.config.price_micro_per_kbee,
                             int(self.wall()))  # fmt: skip
+            pacing = order_pacing(req)
         except (ControlError, ValueError, TypeError) as exc:
             return [Answer(client, False, str(exc))]
         order_id, seg = self.pool.place(now, o.pool_ip, o.side, o.quantity, o.price_micro_per_kbee,
                                         o.bee_type, o.start_s, o.end_s)  # fmt: skip
+        if pacing is not None and o.side == ORDER_SIDES["send"]:
+            self.order_pacing[order_id] = pacing
         out = self._send(seg, o.pool_ip)
         if req.get("wait", 1):
             self.order_waiters[order_id] = client
@@ -204,11 +257,13 @@ class ControlOps:
             "public_key": self.key.public_bytes.hex(), "ledger": str(self.config.ledger_path),
             "node_id": self.node_id, "period": self.period,
             "static_limit": self.notice._asdict() if self.notice else None,
-            "isp_window": self.isp_window,
+            "isp_window": self.isp_window,  # the ISP's aggregate rate, BEE per second
+            "quantum_bee": self.config.quantum_bee, "time_scale": self.config.time_scale,
             "transfers": [
                 {"transfer_id": conn.transfer_id, "state": conn.state, "role": conn.info.role,
                  "peer": conn.remote.ip, "next_seq": conn.info.next_seq,
-                 "quantity_total": conn.info.quantity_total, "stats": dict(conn.stats)}
+                 "quantity_total": conn.info.quantity_total, "stats": dict(conn.stats),
+                 "power_bee_per_s": conn.power_bee_per_s, "rate_bee_per_s": conn.rate_bee_per_s}
                 for conn in self.by_id.values()
             ],
             "counters": dict(self.stats), "ledger_counts": self.ledger.counts(),

@@ -31,6 +31,8 @@ def register(subparsers) -> None:
         r.add_argument(flag, help=help_text)
     for flag in ("--window-bee", "--quantum-bee", "--price-micro-per-kbee", "--max-grant-bee"):
         r.add_argument(flag, type=int)
+    r.add_argument("--time-scale", type=float,
+                   help="emulated seconds per wall second: paced transfers go this much faster")  # fmt: skip
     r.add_argument(
         "--peer", action="append", default=[], metavar="NAME,IP,MAC,KEYHEX",
         help="a peer card known without DNS (repeatable)",
@@ -50,7 +52,10 @@ def register(subparsers) -> None:
     c.add_argument("card", help="card name (socket in --state-root/NAME/ctl.sock) or socket path")
     c.add_argument("op", choices=sorted(OPS), help="what to ask")
     c.add_argument(
-        "args", nargs="*", metavar="KEY=VALUE", help="arguments, e.g. to=load1 quantity=500"
+        "args",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="arguments, e.g. to=load1 quantity=500 power_bee_per_s=100",
     )
     c.add_argument("--state-root", default=str(DEFAULT_STATE_ROOT))
     c.add_argument("--timeout", type=float, default=30.0)
@@ -63,7 +68,7 @@ def _values(args: argparse.Namespace) -> dict:
         "interface": args.interface, "energy_ip": args.energy_ip, "vpp": args.vpp,
         "home_vpp": args.home_vpp, "dns": args.dns, "window_bee": args.window_bee,
         "quantum_bee": args.quantum_bee, "price_micro_per_kbee": args.price_micro_per_kbee,
-        "max_grant_bee": args.max_grant_bee, "isp_ip": args.isp_ip,
+        "max_grant_bee": args.max_grant_bee, "isp_ip": args.isp_ip, "time_scale": args.time_scale,
     }  # fmt: skip
     if args.peer:
         peers = []
@@ -110,10 +115,12 @@ def _parse_arg(text: str):
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ControlError(f"argument {text!r} is not KEY=VALUE")
-    try:
-        return key, int(value)
-    except ValueError:
-        return key, value
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
 
 
 def run_ctl(args: argparse.Namespace) -> int:

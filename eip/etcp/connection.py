@@ -71,6 +71,7 @@ class Connection(SenderHalf, ReceiverHalf):
         self._now = now
         self._local_ip = local.ip  # the address the peer knows us by (see on_timer: mobility)
         self._isp: float | None = None  # the ISP's rate for this connection (WUP), BEE/s
+        self.power_bee_per_s: float | None = None  # the power the application asked (its units)
         self._isn = 0  # this card's own ISN
         self._ctl_seq = 0  # this card's next sequence number when it carries no data (receiver)
         self._sender_isn = 0

@@ -50,6 +50,11 @@ def test_good_config_is_typed(tmp_path):
         (("name: pv1", "name: PV 1"), "name: 'PV 1' is not a name"),
         (("kind: pv\n", ""), "missing required key 'kind'"),
         (("window_bee: 4000", "window_bee: [1"), "not valid YAML"),
+        (("vpp: vpp1", "vpp: vpp1\ntime_scale: 0"), "card.yaml:6: time_scale: 0 is out of range"),
+        (("vpp: vpp1", "vpp: vpp1\ntime_scale: -2.5"), "time_scale: -2.5 is out of range"),
+        (("vpp: vpp1", "vpp: vpp1\ntime_scale: .nan"), "time_scale: nan is out of range"),
+        (("vpp: vpp1", "vpp: vpp1\ntime_scale: fast"), "time_scale: expected a number"),
+        (("vpp: vpp1", "vpp: vpp1\ntime_scale: true"), "time_scale: expected a number"),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path, change, message):
@@ -65,6 +70,13 @@ def test_missing_file_and_command_line_values(tmp_path):
     cfg = config_from_args({"name": "ev1", "kind": "ev", "mac": "02:00:00:00:03:01",
                             "state_dir": str(tmp_path), "window_bee": None})  # fmt: skip
     assert cfg.window_bee == 100_000 and cfg.kind == "ev"
+    assert cfg.time_scale == 1.0  # real time unless the scenario says otherwise
+
+
+def test_time_scale_is_a_number(tmp_path):
+    text = GOOD.format(state=tmp_path, key="ab" * 32) + "time_scale: 60\n"
+    assert load_config(write(tmp_path, text)).time_scale == 60.0
+    assert load_config(write(tmp_path, text), {"time_scale": 0.5}).time_scale == 0.5
 
 
 def test_control_lines_are_strict():

@@ -5,6 +5,7 @@ front of the encoded Energy-IP packet, as the raw socket would deliver it), flus
 every datagram as the daemon does after a batch, and runs the timers on a virtual clock.
 """
 
+import dataclasses
 import struct
 
 from eip.card.actions import Answer, Stop, Transmit
@@ -33,8 +34,9 @@ def ipv4(src: str, dst: str, dscp: int, payload: bytes) -> bytes:
 
 
 class Bench:
-    def __init__(self, tmp_path, dup_to_b: bool = False):
+    def __init__(self, tmp_path, dup_to_b: bool = False, **config):
         self.tmp = tmp_path
+        self.overrides = config  # CardConfig fields for both nodes, e.g. time_scale=10.0
         self.keys = {n: CardKey.load_or_create(tmp_path / n / "key.pem") for n in IPS}
         self.nodes = {n: self.node(n) for n in IPS}
         self.now = 100.0
@@ -42,13 +44,15 @@ class Bench:
         self.wire: list[tuple[str, bytes]] = []  # (destination node, datagram)
         self.answers: dict = {}
         self.sent: list[tuple[str, Transmit]] = []
+        self.sent_at: list[tuple[float, str, Transmit]] = []  # (now, node, datagram) as sent
 
     def config(self, name: str) -> CardConfig:
         other = "b" if name == "a" else "a"
         peer = Peer(other, IPS[other], MACS[other], self.keys[other].public_bytes)
-        return CardConfig(name=name, kind="pv" if name == "a" else "load", mac=MACS[name],
+        cfg = CardConfig(name=name, kind="pv" if name == "a" else "load", mac=MACS[name],
                           state_dir=self.tmp / name, energy_ip=IPS[name], interface="lo",
                           vpp="vpp1", peers=(peer,), window_bee=200)  # fmt: skip
+        return dataclasses.replace(cfg, **self.overrides)
 
     def node(self, name: str) -> CardNode:
         cfg = self.config(name)
@@ -60,6 +64,7 @@ class Bench:
         for action in actions:
             if type(action) is Transmit:
                 self.sent.append((name, action))
+                self.sent_at.append((self.now, name, action))
                 dst = next(n for n, ip in IPS.items() if ip == action.dst_ip)
                 data = ipv4(node.energy_ip, action.dst_ip, action.dscp, action.data)
                 self.wire.append((dst, data))
