@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eip.pcap import LINKTYPE_ETHERNET, LINKTYPE_RAW, read_frames, write_pcap
 from eip.protocol import codec
 from eip.protocol import constants as c
+from eip.protocol.messages import segment_dscp
 from eip.protocol.model import (
     Bee,
     EnergyIp,
@@ -120,7 +121,10 @@ def _eip(origin, energy_type=0, flags=0, node_id=0, static_limit=c.NO_LIMIT) -> 
 
 
 def _pkt(src, dst, eip: EnergyIp, payload, dscp: int = 0) -> Hop:
-    """The Packet between the Energy IPs of src and dst, with its endpoints."""
+    """The Packet between the Energy IPs of src and dst, with its endpoints; a segment is marked BEE
+    or not in the class of `dscp` (R3.3)."""
+    if type(payload) is EnergyTcp:
+        dscp = segment_dscp(payload, dscp)
     return Hop(src, dst, Packet(src[1], dst[1], eip, payload, dscp=dscp))
 
 
@@ -168,8 +172,8 @@ PV_EIP = _eip(PV, node_id=3, static_limit=5000)
 PV_TO_LOAD = Side(PV, LOAD, PV_PORT, LOAD_PORT, PV_EIP, dscp=8)
 LOAD_TO_PV = Side(LOAD, PV, LOAD_PORT, PV_PORT, LOAD_EIP, dscp=8)
 # The storage card's flexibility offer to the load's delivery port.
-STORAGE_TO_LOAD = Side(STORAGE, LOAD, STORAGE_PORT, PV_PORT, _eip(STORAGE, node_id=2))
-LOAD_TO_STORAGE = Side(LOAD, STORAGE, PV_PORT, STORAGE_PORT, LOAD_EIP)
+STORAGE_TO_LOAD = Side(STORAGE, LOAD, STORAGE_PORT, PV_PORT, _eip(STORAGE, node_id=2), dscp=8)
+LOAD_TO_STORAGE = Side(LOAD, STORAGE, PV_PORT, STORAGE_PORT, LOAD_EIP, dscp=8)
 # The EV's request to the PV card, away from home.
 EV_TO_PV = Side(EV, PV, EV_PORT, PV_PORT, EV_EIP, dscp=16)
 EV_REQUEST = RequestOption(8000, *FRAME_S, T0_S + 3600, c.BEE_ELECTRICITY, 2)

@@ -52,6 +52,11 @@ local FILL_STATUSES = { [1] = "partial", [2] = "complete", [3] = "cancelled", [4
 local HEAT_MEDIA = { [1] = "water", [2] = "steam", [3] = "thermal-oil" }
 local GAS_DELIVERY = { [1] = "pipeline", [2] = "compressed", [3] = "liquefied" }
 local CHECKSUM_STATUS = { [0] = "Bad", [1] = "Good", [2] = "Unverified" }
+-- DSCP (R3.3, registry 9.8): class k is 8k without BEE records and 8k + 2 with; EF 46 / 44; CS6 48.
+local DSCP_NAMES = { [0] = "class-0", [2] = "class-0-bee", [8] = "class-1", [10] = "class-1-bee",
+    [16] = "class-2", [18] = "class-2-bee", [24] = "class-3", [26] = "class-3-bee", [32] = "class-4",
+    [34] = "class-4-bee", [40] = "class-5", [42] = "class-5-bee", [44] = "emergency-bee",
+    [46] = "emergency", [48] = "isp-control" }
 local NO_LIMIT = 0xFFFFFFFF
 
 ---------------------------------------------------------------------------------------------------
@@ -104,7 +109,7 @@ local fc = {
     quote = PF.bytes("energyctl.quote", "Quoted packet"),
     q_version = PF.uint8("energyctl.quote.ip.version", "IPv4 version", base.DEC, nil, 0xF0),
     q_ihl = PF.uint8("energyctl.quote.ip.hdr_len", "IPv4 header length (32-bit words)", base.DEC, nil, 0x0F),
-    q_dscp = PF.uint8("energyctl.quote.ip.dscp", "IPv4 DSCP", base.DEC, nil, 0xFC),
+    q_dscp = PF.uint8("energyctl.quote.ip.dscp", "IPv4 DSCP", base.DEC, DSCP_NAMES, 0xFC),
     q_len = PF.uint16("energyctl.quote.ip.len", "IPv4 total length", base.DEC),
     q_id = PF.uint16("energyctl.quote.ip.id", "IPv4 identification", base.HEX),
     q_ttl = PF.uint8("energyctl.quote.ip.ttl", "IPv4 TTL", base.DEC),
