@@ -4,7 +4,9 @@ It only moves events in and messages out: switch up, packet-in, port status, flo
 replies go to the logic with the time; what the logic returns is sent in order, pausing at each
 barrier until the switch confirms it. Every handler is guarded: an exception is logged, not lost.
 Configuration comes from the environment set by `eip controller`: EIP_PLAN, EIP_LIMITS, EIP_STATUS,
-and EIP_ISP=1 to let the Energy ISP (eip.isp.isp) compute the limits every period from the OPF.
+and EIP_ISP=1 to let the Energy ISP (eip.isp.isp) compute the limits every period from the OPF
+(EIP_ISP_ENFORCE=0: measure and publish only; EIP_ISP_CLOCK: a file whose appearance restarts the
+ISP's period clock; EIP_ISP_RECORDS: a JSON-lines log of what each period published and measured).
 """
 
 import json
@@ -25,6 +27,7 @@ from os_ken.controller.handler import (
 from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3
 
+from eip.isp.isp import restart_clock
 from eip.net.plan import NetworkPlan
 from eip.sdn.controller import EnergyController
 from eip.sdn.limits import LimitTable
@@ -77,7 +80,18 @@ class EipControllerApp(app_manager.OSKenApp):
             from eip.isp.isp import start_isp
 
             first = int(os.environ.get("EIP_ISP_FIRST_PERIOD", "0"))
-            isp, limits = start_isp(grid_for_plan(plan), plan, limits, time.monotonic(), first)
+            enforce = os.environ.get("EIP_ISP_ENFORCE", "1") != "0"
+            isp, limits = start_isp(grid_for_plan(plan), plan, limits, time.monotonic(), first,
+                                    enforce=enforce)  # fmt: skip
+        self.isp, self.isp_first_period = isp, int(os.environ.get("EIP_ISP_FIRST_PERIOD", "0"))
+        # `--isp-clock FILE`: the period clock restarts when FILE appears ({"start_s": monotonic})
+        self.isp_clock = (
+            Path(os.environ["EIP_ISP_CLOCK"]) if os.environ.get("EIP_ISP_CLOCK") else None
+        )
+        # `--isp-records FILE`: one JSON line per period published / measured (eip.isp.isp records)
+        self.isp_records = (
+            Path(os.environ["EIP_ISP_RECORDS"]) if os.environ.get("EIP_ISP_RECORDS") else None
+        )
         sden = None
         if os.environ.get("EIP_SDEN"):  # `eip controller --sden DIR`: the SDEN energy server
             sden = _sden_service(plan, Path(os.environ["EIP_SDEN"]))
@@ -199,13 +213,36 @@ class EipControllerApp(app_manager.OSKenApp):
             hub.sleep(TICK_S)
             try:
                 now = self._now()
+                self._start_isp_clock()
                 self._send(self.logic.tick(now) + self.logic.poll(now))
+                self._write_isp_records()
                 if now >= next_status:
                     next_status = now + STATUS_EVERY_S
                     self._write_status()
             except Exception:
                 self.errors += 1
                 log.exception("error in the controller tick")
+
+    def _start_isp_clock(self) -> None:
+        """When the clock file appears: the ISP's period `first` starts at its `start_s`, and the
+        controller's table takes the new epoch, so the next tick is a period boundary on it."""
+        if self.isp is None or self.isp_clock is None or not self.isp_clock.exists():
+            return
+        path, self.isp_clock = self.isp_clock, None
+        start_s = float(json.loads(path.read_text())["start_s"])
+        self.logic.limits = restart_clock(
+            self.isp, self.logic.limits, start_s, self.isp_first_period
+        )
+        log.info("ISP clock: period %d starts at %.3f", self.isp_first_period, start_s)
+
+    def _write_isp_records(self) -> None:
+        if self.isp is None:
+            return
+        records = self.isp.take_records()
+        if records and self.isp_records is not None:
+            with self.isp_records.open("a") as f:
+                for r in records:
+                    f.write(json.dumps(r, sort_keys=True, default=str) + "\n")
 
     def _write_status(self) -> None:
         status = self.logic.status()

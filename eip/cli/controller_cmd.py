@@ -48,6 +48,21 @@ def register(subparsers) -> None:
         metavar="N",
         help="with --isp: the grid period the run starts in (the day has 12; 8 = 16:00, evening peak)",
     )
+    p.add_argument(
+        "--isp-measure-only",
+        action="store_true",
+        help="with --isp: the ISP computes and publishes every period, the --limits table stays enforced",
+    )
+    p.add_argument(
+        "--isp-clock",
+        metavar="FILE",
+        help='with --isp: restart the period clock when FILE ({"start_s": monotonic s}) appears',
+    )
+    p.add_argument(
+        "--isp-records",
+        metavar="FILE",
+        help="with --isp: append one JSON line per period: limits and prices published, BEE measured",
+    )
     p.set_defaults(func=run_controller)
 
     s = subparsers.add_parser(
@@ -83,6 +98,10 @@ def run_controller(args: argparse.Namespace) -> int:
     os.environ["EIP_ISP"] = "1" if getattr(args, "isp", False) else "0"
     os.environ["EIP_SDEN"] = str(Path(args.sden).resolve()) if args.sden else ""
     os.environ["EIP_ISP_FIRST_PERIOD"] = str(max(0, getattr(args, "isp_first_period", 0)))
+    os.environ["EIP_ISP_ENFORCE"] = "0" if getattr(args, "isp_measure_only", False) else "1"
+    for key, value in (("EIP_ISP_CLOCK", getattr(args, "isp_clock", None)),
+                       ("EIP_ISP_RECORDS", getattr(args, "isp_records", None))):  # fmt: skip
+        os.environ[key] = str(Path(value).resolve()) if value else ""
 
     # Order matters (os-ken has an import cycle): app_manager first, then the module that registers
     # the OpenFlow listen options, then the configuration.

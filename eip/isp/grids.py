@@ -185,9 +185,12 @@ def plan_cards(grid: GridModel, plan) -> list:
     out = []
     for c in plan.cards:
         prof = known[c.name].profile_kw if c.name in known else ()
-        if c.bus not in grid.injection_load and not (c.kind == "plant" and c.name in known):
+        bus = c.bus
+        if bus not in grid.injection_load and c.name in known:
+            bus = known[c.name].bus  # e.g. vpp_lans: the plan says bus 0, the grid puts VPP i at i
+        if bus not in grid.injection_load and not (c.kind == "plant" and c.name in known):
             raise IspError(f"card {c.name}: bus {c.bus} is not a node of grid {grid.name!r}")
-        out.append(GridCard(c.name, c.kind, c.mac, c.vpp, c.bus, prof))
+        out.append(GridCard(c.name, c.kind, c.mac, c.vpp, bus, prof))
     return out
 
 

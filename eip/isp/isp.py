@@ -39,6 +39,9 @@ HISTORY = 12  # periods kept in the status: the card limits each one put in forc
 # The controller reads a dynamic window as BEE per second (meter rate = window / quantum pktps, an RTT
 # of about 1 s: docs/controller.md), so the ISP asks DynamicLimits for windows over a 1 s horizon.
 WINDOW_HORIZON_S = 1.0
+# What a "published" record holds of a period's summary (the rest stays in the controller's status).
+PUBLISHED = ("period", "method", "fail_safe", "cards", "vpps", "lmp_cny_per_kwh", "losses_kw",
+             "line_loading_percent", "bus_export_kw", "bus_import_kw")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,9 @@ class EnergyIsp:
             from eip.isp.dynamic import DynamicLimits as dynamic_limits
         self._run_opf, self._static_limits = run_opf, static_limits
         self._limits_to_table, self._dynamic_cls = limits_to_table, dynamic_limits
-        self.card_bus = {c.mac.lower(): int(c.bus) for c in plan.cards}
+        # The grid's bus of each card where it has one (vpp_lans: the plan says 0, the grid VPP i).
+        grid_bus = {str(m).lower(): b for m, b in (getattr(grid, "bus_of_mac", None) or {}).items()}
+        self.card_bus = {c.mac.lower(): int(grid_bus.get(c.mac.lower(), c.bus)) for c in plan.cards}
         self.last: IspPeriod | None = None  # the latest period (fail-safe or not)
         self.in_force: IspPeriod | None = None  # the latest period that computed its limits
         self.dynamic = None
@@ -161,6 +166,7 @@ class EnergyIsp:
         self.fail_safes = 0
         self.periods_run = 0
         self.history: dict[int, dict] = {}  # period -> method, fail_safe, card export BEE in force
+        self.records: list[dict] = []  # published / measured per period, for take_records()
 
     # ------------------------------------------------------------------------------- injections
 
@@ -318,6 +324,8 @@ class EnergyIsp:
         return result
 
     def _remember(self, result: IspPeriod) -> None:
+        summary = result.summary()
+        self.records.append({"kind": "published"} | {k: summary[k] for k in PUBLISHED})
         cards = result.table.get("cards", {})
         self.history[result.period] = {
             "method": result.method,
@@ -361,6 +369,12 @@ class EnergyIsp:
             for mac in self.card_bus
         }
         moved = {mac for mac, kwh in usage.items() if kwh > 0}
+        if self.last is not None:  # what the switches measured in the period that just ended
+            self.records.append({
+                "kind": "measured", "period": self.last.period, "elapsed_s": round(elapsed_s, 3),
+                "exported_bee": {str(m).lower(): int(v) for m, v in sorted(exported_bee_by_mac.items())},
+                "imported_bee": {str(m).lower(): int(v) for m, v in sorted(imported_bee_by_mac.items())},
+            })  # fmt: skip
         return self.run_period(period, self.forecast(period, measured, moved), usage)
 
     def dynamic_windows(self, exported_bee_by_mac: dict, elapsed_s: float) -> dict:
@@ -368,6 +382,19 @@ class EnergyIsp:
         if self.dynamic is None:
             return {}
         return dict(self.dynamic.update(exported_bee_by_mac, elapsed_s) or {})
+
+    def take_records(self) -> list[dict]:
+        """The published and measured records since the last call (the controller app logs them)."""
+        out, self.records = self.records, []
+        return out
+
+    def start_clock(self, now: float, first_period: int) -> float:
+        """Restart the period clock: period `first_period` begins at `now`; the new epoch_s."""
+        self.epoch_s = now - first_period * self.period_s
+        self.records.append(
+            {"kind": "clock", "epoch_s": self.epoch_s, "first_period": first_period}
+        )
+        return self.epoch_s
 
     def status(self) -> dict:
         out = {
@@ -383,22 +410,57 @@ class EnergyIsp:
         return out
 
 
+class MeasuringIsp:
+    """The ISP in measurement-only mode (a scenario's `isp: {enforce: false}`): it runs every period
+    on the metered injections and publishes its limits and prices (status, records), but the table
+    the controller enforces stays `fixed` (on the ISP's clock) and it sends no dynamic windows."""
+
+    enforce = False
+
+    def __init__(self, isp: EnergyIsp, fixed: LimitTable):
+        self.isp, self.fixed = isp, fixed
+
+    def __getattr__(self, name: str):
+        return getattr(self.isp, name)
+
+    def limit_table(self) -> LimitTable:
+        import dataclasses
+
+        return dataclasses.replace(self.fixed, period_s=self.isp.period_s, epoch_s=self.isp.epoch_s)
+
+    def dynamic_windows(self, exported_bee_by_mac: dict, elapsed_s: float) -> dict:
+        return {}
+
+    def status(self) -> dict:
+        return self.isp.status() | {"enforce": False}
+
+
+def restart_clock(isp, table: LimitTable, start_s: float, first_period: int) -> LimitTable:
+    """The ISP's period `first_period` begins at `start_s` (e.g. when the scenario's first period
+    does); the controller's `table` on the new clock, so its next tick is a period boundary."""
+    import dataclasses
+
+    return dataclasses.replace(table, epoch_s=isp.start_clock(start_s, first_period))
+
+
 def start_isp(
-    grid, plan, limits: LimitTable, now: float, first_period: int = 0
+    grid, plan, limits: LimitTable, now: float, first_period: int = 0, enforce: bool = True
 ) -> tuple[EnergyIsp, LimitTable]:
     """The ISP for a plan on its grid (`eip.cases.grid_for_plan(plan)`) and the limits of its first period.
 
     Period `first_period` (e.g. 8: the seed's day starts at 16:00, the evening peak) begins at `now`:
     the epoch is `now - first_period x period_s`. `limits` gives period_s and quantum_bee; if the
     first OPF fails it is also what stays in force, and the ISP tries again at the next period.
+    With `enforce=False` the ISP is a `MeasuringIsp`: `limits` stays in force, on the ISP's clock.
     """
     import dataclasses
 
     epoch_s = now - first_period * limits.period_s
     isp = EnergyIsp(grid, plan, limits.period_s, limits.quantum_bee, epoch_s=epoch_s)
+    outer = isp if enforce else MeasuringIsp(isp, limits)
     try:
         isp.run_period(first_period, isp.forecast(first_period))
     except IspError as exc:
         log.error("ISP period %d failed (%s): the limits file stays in force", first_period, exc)
-        return isp, dataclasses.replace(limits, epoch_s=epoch_s)
-    return isp, isp.limit_table()
+        return outer, dataclasses.replace(limits, epoch_s=epoch_s)
+    return outer, outer.limit_table()

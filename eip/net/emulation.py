@@ -1,8 +1,9 @@
 """A whole emulation: the Energy ISP controller process plus the Mininet network and its cards.
 
 `Emulation` writes the plan and the limits, starts `eip controller` on loopback (the ISP's private
-domain), builds the network with its switches connected to it, waits until every switch has its
-flows and meters, and always tears everything down again.
+domain) with the Energy ISP in the loop by default, builds the network with its switches connected
+to it, waits until every switch has its flows and meters, starts the ISP's period clock, and always
+tears everything down again. `isp_summary()` gives what the ISP published and the switches measured.
 """
 
 import json
@@ -45,13 +46,26 @@ class Emulation:
     """Controller + network + cards, as a context manager."""
 
     def __init__(self, topo, state_root: str | Path, limits: dict | None = None, port: int = 0,
-                 start_cards: bool = True, card_args=(), isp: bool = False,
+                 start_cards: bool = True, card_args=(), isp: bool | None = None,
                  isp_first_period: int = 0, pools: bool = True, sden: bool = True,
-                 sden_profile: str | Path | None = None):  # fmt: skip
+                 sden_profile: str | Path | None = None, period_s: float | None = None,
+                 isp_enforce: bool = False):  # fmt: skip
+        """`isp`: run the controller with the Energy ISP (default: yes, unless a fixed `limits`
+        table is given); `isp_enforce`: the ISP's limits go into the meters and quotas (else it
+        measures and publishes only); `period_s`: wall seconds per period (the ISP's clock, which
+        starts with period `isp_first_period` when `start()` returns)."""
         self.topo = topo
         self.state_root = Path(state_root)
         self.plan = plan_from_topo(topo)
-        self.limits = limits or default_limits(self.plan)
+        if limits is not None and period_s is not None and limits["period_s"] != period_s:
+            raise EipError(f"period_s {period_s} differs from the limits' {limits['period_s']}")
+        self.limits = limits or default_limits(self.plan, period_s=period_s or 60.0)
+        self.period_s = float(self.limits["period_s"])
+        self.isp_enforce = bool(isp_enforce)
+        self.clock_start_s: float | None = None  # when the ISP's period `isp_first_period` began
+        self.isp_records_path = self.state_root / "isp-records.jsonl"
+        self.final_status: dict = {}  # the controller's last status, read just before it stops
+        isp = limits is None if isp is None else isp
         self.port = port or free_port()
         self.start_cards = start_cards
         self.pools = pools
@@ -90,7 +104,13 @@ class Emulation:
                "--plan", str(plan_path), "--limits", str(limits_path), "--port", str(self.port),
                "--status", str(self.status_path)]  # fmt: skip
         if self.isp:
-            cmd += ["--isp", "--isp-first-period", str(self.isp_first_period)]
+            (self.state_root / "isp-clock.json").unlink(missing_ok=True)
+            self.isp_records_path.unlink(missing_ok=True)
+            cmd += ["--isp", "--isp-first-period", str(self.isp_first_period),
+                    "--isp-clock", str(self.state_root / "isp-clock.json"),
+                    "--isp-records", str(self.isp_records_path)]  # fmt: skip
+            if not self.isp_enforce:
+                cmd.append("--isp-measure-only")
         server_peer = None
         if self.sden:
             from eip.etcp.keys import CardKey
@@ -121,7 +141,72 @@ class Emulation:
         if self.start_cards:
             self.net.launch_cards()
         self.timings["cards_s"] = time.perf_counter() - t0
+        if self.isp:
+            self.start_clock()
         return self
+
+    def start_clock(self, timeout_s: float = 5.0) -> float:
+        """Start the ISP's period clock now (once): period `isp_first_period` begins at the returned
+        monotonic time (the same clock in every process); waits until the controller took it."""
+        self.clock_start_s = time.monotonic()
+        path = self.state_root / "isp-clock.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"start_s": self.clock_start_s}))
+        os.replace(tmp, path)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:  # the controller logs a clock record when it took it
+            if any(r.get("kind") == "clock" for r in self.isp_records()):
+                break
+            time.sleep(0.05)
+        else:
+            log.warning("the controller did not confirm the ISP clock in %.0f s", timeout_s)
+        return self.clock_start_s
+
+    def period_start_s(self, i: int) -> float:
+        """Monotonic time at which the i-th period of the run (period isp_first_period + i) starts."""
+        start = self.clock_start_s if self.clock_start_s is not None else time.monotonic()
+        return start + i * self.period_s
+
+    def isp_summary(self) -> dict:
+        """Whether the ISP was in the loop, its mode and clock, and per period what it published and
+        what the switches measured (eip.net.isp_records.summarize), for a run's results."""
+        try:
+            return self._isp_summary()
+        except Exception as exc:  # a reporting problem must not lose the rest of a run's results
+            log.warning("cannot summarise the ISP: %s", exc)
+            return {"in_loop": bool(self.isp), "error": f"{type(exc).__name__}: {exc}"}
+
+    def _isp_summary(self) -> dict:
+        from eip.net.isp_records import summarize
+
+        status = self.status() or self.final_status
+        out = {"in_loop": bool(self.isp), "enforce": bool(self.isp) and self.isp_enforce,
+               "period_s": self.period_s, "first_period": self.isp_first_period,
+               "notice_period_s": min(max(1, round(self.period_s)), 0xFFFFFFFF)}  # fmt: skip
+        if not self.isp:
+            return out | {"periods": []}
+        isp = status.get("isp", {})
+        names = {c.mac.lower(): c.name for c in self.plan.cards}
+        records = self.isp_records()
+        return out | {
+            "periods_run": isp.get("periods_run"), "fail_safes": isp.get("fail_safes"),
+            "errors": isp.get("errors"),
+            "periods": summarize(records, status, names, self.isp_first_period),
+        }  # fmt: skip
+
+    def isp_records(self) -> list[dict]:
+        """What the controller's ISP logged: published limits and prices, measured BEE, clock starts."""
+        try:
+            lines = self.isp_records_path.read_text().splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:  # a line being written
+                continue
+        return out
 
     def _start_pools(self) -> None:
         """The BEE pool service on every VPP router, at its LAN address (seed 000 section 6)."""
@@ -173,6 +258,8 @@ class Emulation:
             return ""
 
     def stop(self) -> None:
+        if self.controller is not None and self.controller.poll() is None:
+            self.final_status = self.status() or self.final_status
         for proc in self.pool_procs:
             if proc.poll() is None:
                 proc.terminate()
