@@ -3,7 +3,8 @@
 It owns the raw IPv4 protocol 253 socket, the control socket, the selector loop, the clock and the
 interface address check, and applies the node's actions. One turn of the loop drains up to MAX_BATCH
 datagrams, runs the control requests and timers, then flushes the node: every delivery of the batch
-is committed in one ledger transaction before any segment of the batch (any ACK) leaves.
+is committed in one ledger transaction before any segment of the batch (any ACK) leaves. The loop
+sleeps until the node's next deadline: a retransmission, or the release time of a paced segment.
 """
 
 import contextlib

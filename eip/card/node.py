@@ -18,6 +18,7 @@ from eip.card.config import CardConfig
 from eip.card.ledger import Ledger
 from eip.card.ops import (
     ControlOps,
+    PowerStore,
     fill_power,
     transfer_result,
 )
@@ -97,6 +98,7 @@ class CardNode(ControlOps):
         # split over the sending connections by share_isp_rate(). None: no dynamic limit.
         self.isp_window: int | None = None
         self.order_pacing: dict[int, float | str] = {}  # pool order id -> power or "frame"
+        self.powers = PowerStore(config.state_dir / "pacing.json")
         self.notice: StaticLimitNotice | None = None
         self.node_id = 0
         self.period = 0
@@ -185,6 +187,7 @@ class CardNode(ControlOps):
             self.conns.pop(conn.key, None)
             if conn.role == "send":
                 self.share_isp_rate()
+                self.powers.drop(effect.transfer_id)
         if self.ledger.transfer(effect.transfer_id) is not None:
             self.ledger.close_transfer(effect.transfer_id, effect.reason, self.wall())
         self._event("closed", effect.transfer_id, effect.reason)
@@ -224,6 +227,7 @@ class CardNode(ControlOps):
         if power_bee_per_s is not None:
             conn.set_power(power_bee_per_s * self.config.time_scale, now)
             conn.power_bee_per_s = power_bee_per_s
+            self.powers.put(conn.transfer_id, power_bee_per_s)
 
     def _free_port(self) -> int:
         used = {conn.local.port for conn in self.by_id.values()}
@@ -431,12 +435,17 @@ class CardNode(ControlOps):
 
     def resume(self, now: float) -> list:
         """Reopen the transfers the ledger says are open (after a crash or a restart); see flush."""
-        for info in self.ledger.open_transfers():
+        infos = self.ledger.open_transfers()
+        self.powers.keep_only(info.transfer_id for info in infos)
+        for info in infos:
             key = self.peers.key_of(info.peer_mac)
             local = Endpoint(self.config.mac, self.energy_ip, info.local_port)
+            power = self.powers.powers.get(info.transfer_id) if info.role == "send" else None
             conn, eff = Connection.resume(
-                now, info, local, info.peer_ip, self.key.sign, key, self.config.window_bee
-            )
+                now, info, local, info.peer_ip, self.key.sign, key, self.config.window_bee,
+                power_bee_per_s=None if power is None else power * self.config.time_scale,
+            )  # fmt: skip
+            self.set_power(conn, power, now)
             self._add(conn, now)
             self._run(conn, eff)
             self._event("resumed", info.transfer_id, info.role)

@@ -6,9 +6,12 @@ values, raising ControlError (or ValueError/TypeError from a bad number) with a 
 returns the node's actions (an `Answer` now, or later when a transfer or an order completes).
 """
 
+import json
 import logging
 import math
+import os
 import random
+from pathlib import Path
 from typing import NamedTuple
 
 from eip.card.actions import Answer, Stop
@@ -146,6 +149,42 @@ def transfer_result(transfer_id: str, reason: str, info) -> dict:
         done = seq_sub(info.next_seq, info.isn + 1)
         result.update(role=info.role, quantity_total=info.quantity_total, delivered=done)
     return result
+
+
+class PowerStore:
+    """The powers of this card's paced transfers ({transfer id: BEE per emulated s}) in a JSON file
+    beside the ledger, so a transfer resumed after a restart keeps its pace (written atomically)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.powers = {str(k): float(v) for k, v in json.loads(self.path.read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            self.powers = {}
+
+    def put(self, transfer_id: str, power_bee_per_s: float) -> None:
+        self.powers[transfer_id] = power_bee_per_s
+        self._save()
+
+    def drop(self, transfer_id: str) -> None:
+        if self.powers.pop(transfer_id, None) is not None:
+            self._save()
+
+    def keep_only(self, transfer_ids) -> None:
+        """Forget the powers of transfers that are no longer open."""
+        keep = set(transfer_ids)
+        if set(self.powers) - keep:
+            self.powers = {k: v for k, v in self.powers.items() if k in keep}
+            self._save()
+
+    def _save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.powers, sort_keys=True))
+            os.replace(tmp, self.path)
+        except OSError as exc:  # pacing after a restart is lost, the transfer is not
+            log.warning("cannot save transfer powers to %s: %s", self.path, exc)
 
 
 class ControlOps:

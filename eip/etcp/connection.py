@@ -187,7 +187,7 @@ class Connection(SenderHalf, ReceiverHalf):
     @classmethod
     def resume(
         cls, now, info: TransferInfo, local: Endpoint, remote_ip: str, sign, peer_key,
-        window: int, receipts=(), dscp=DSCP_DEFAULT,
+        window: int, receipts=(), dscp=DSCP_DEFAULT, power_bee_per_s: float | None = None,
     ):  # fmt: skip
         """Reopen a transfer after a restart, from what the ledger holds (`info.next_seq`).
 
@@ -196,6 +196,7 @@ class Connection(SenderHalf, ReceiverHalf):
         (((start_seq, end_seq, sender_sig, receiver_sig), ...) from the ledger's records); without
         receipts it re-acknowledges without RCPT, and answers the sender's retransmissions of
         already-credited ranges with fresh RCPTs (eip/etcp/recv.py), crediting nothing twice.
+        A sender with `power_bee_per_s` (BEE per second of the clock given) resumes paced.
         """
         remote = Endpoint(info.peer_mac, remote_ip, info.peer_port)
         conn = cls(now, info.role, local, remote, sign, peer_key, window, dscp)
@@ -204,6 +205,8 @@ class Connection(SenderHalf, ReceiverHalf):
         if info.role == "send":
             conn._setup_sender(info.isn, info.template, info.quantity_total, info.quantum)
             conn._isn = info.isn % SEQ_MOD
+            if power_bee_per_s is not None:
+                conn.set_power(power_bee_per_s, now)
             return conn, conn._resume_sender(now, info)
         conn._setup_receiver(info.isn, info.quantity_total)
         conn._template, conn._quantum = info.template, info.quantum

@@ -188,3 +188,27 @@ def test_the_token_bucket_never_bursts_and_waits_at_rate_zero():
     assert b.ready_at(10, 20.0) is None  # nothing ever: no busy wake-ups
     assert fair_shares(90, {1: None, 2: None, 3: None}) == {1: 30, 2: 30, 3: 30}
     assert fair_shares(90, {}) == {}
+
+
+def test_a_paced_sender_resumes_paced_after_a_crash(tmp_path):
+    bench = Bench(tmp_path, time_scale=10.0)
+    transfer(bench, "c1", 2000, power_bee_per_s=100)  # 1000 BEE per wall s: 2 s
+    t0 = bench.now
+    bench.run(until=lambda: bench.now >= t0 + 0.5)
+    done = bench.debited("a")
+    assert 0 < done < 1000
+    bench.nodes["a"].ledger.close()  # kill -9: the node and what it had in flight are gone
+    bench.wire = [(dst, data) for dst, data in bench.wire if dst != "a"]
+    bench.nodes["a"] = bench.node("a")
+    t_restart = bench.now
+    assert bench.nodes["a"].resume(bench.now) == []
+    conn = next(iter(bench.nodes["a"].by_id.values()))
+    assert (conn.power_bee_per_s, conn.rate_bee_per_s) == (100, 1000)  # from pacing.json
+    bench.perform("a", bench.nodes["a"].flush())
+    bench.run()
+    assert bench.debited("a") == bench.credited("b") == 2000
+    after = [(t, n) for t, n in data_sends(bench) if t >= t_restart]
+    assert max_burst_bee(after, 1000) <= 50 + 1e-6
+    assert after[-1][0] - t_restart == pytest.approx((2000 - done) / 1000, abs=0.1)
+    assert bench.nodes["a"].powers.powers == {}  # forgotten once the transfer closed
+    bench.close()
