@@ -143,6 +143,7 @@ def _network_sections(results: dict, out_dir: Path) -> list[str]:
     else:
         parts += ["No card ledger was found.", ""]
 
+    parts += _isp_section(results.get("isp"))
     parts += ["## Capture", ""]
     captures = results["capture"]
     captures = [] if captures is None else captures if isinstance(captures, list) else [captures]
@@ -172,6 +173,46 @@ def _network_sections(results: dict, out_dir: Path) -> list[str]:
         ]
     if results.get("controller_log"):
         parts += ["The controller's log is `controller.log`.", ""]
+    return parts
+
+
+def _isp_section(isp) -> list[str]:
+    """The Energy ISP of the run: mode and clock, then per period what it published and measured."""
+    parts = ["## Energy ISP", ""]
+    isps = [] if isp is None else isp if isinstance(isp, list) else [isp]
+    if not isps:
+        return [*parts, "No emulation was started.", ""]
+    for n, one in enumerate(isps, start=1):
+        if len(isps) > 1:
+            parts += [f"Emulation {n}:", ""]
+        if one.get("error"):
+            parts += [f"No ISP summary: {one['error']}", ""]
+            continue
+        mode = "enforcing" if one.get("enforce") else "measuring and publishing only"
+        parts += [table(["", ""], [
+            ["in the loop", "yes" if one.get("in_loop") else "no"],
+            ["mode", mode if one.get("in_loop") else "-"],
+            ["period (wall s)", one.get("period_s")], ["first period", one.get("first_period")],
+            ["periods run / fail-safes / errors",
+             f"{one.get('periods_run')} / {one.get('fail_safes')} / {one.get('errors')}"],
+        ]), ""]  # fmt: skip
+        rows = []
+        for p in one.get("periods", []):
+            pub, meas = p.get("published") or {}, p.get("measured") or {}
+            lim, got = pub.get("limits_bee", {}), meas.get("cards", {})
+            lmp = pub.get("lmp_cny_per_kwh", {})
+            prices = ", ".join(f"{b}: {v:.3f}" for b, v in lmp.items()) if lmp else "-"
+            for card in sorted(set(lim) | set(got)):
+                lc, mc = lim.get(card, {}), got.get(card, {})
+                rows.append([p["period"], pub.get("method") or "-", card, lc.get("export_bee", "-"),
+                             lc.get("import_bee", "-"), mc.get("exported_bee", "-"),
+                             mc.get("imported_bee", "-"), prices])  # fmt: skip
+                prices = ""  # once per period
+        if rows:
+            parts += ["Per period, the static limits the ISP published (BEE per period), the BEE "
+                      "the switches measured, and the LMPs per bus (CNY/kWh):", "",
+                      table(["period", "OPF", "card", "export limit", "import limit", "exported",
+                             "imported", "LMP by bus"], rows), ""]  # fmt: skip
     return parts
 
 

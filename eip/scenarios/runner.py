@@ -5,7 +5,8 @@
 
 The output folder (default `out/<name>/<UTC time>`, with `out/<name>/latest` pointing at it):
 
-    results.json      scenario, mode, status, timings, metrics, expectations, ledgers, capture, versions
+    results.json      scenario, mode, status, timings, metrics, expectations, ledgers, capture, isp,
+                      versions
     report.md         the same for people, with the experiment's plots embedded
     *.png, ...        what the experiment wrote through `ctx.path(...)`
     capture.pcap      the Energy Internet packets of the run (ip proto 253), see eip.scenarios.capture
@@ -234,6 +235,12 @@ class EmulationFactory:
                         _copy(self.state_root / "controller.log",
                               factory.out_dir / f"controller{suffix}.log")  # fmt: skip
 
+        s = self.scenario
+        kwargs.setdefault("isp", s.isp)
+        kwargs.setdefault("isp_enforce", s.isp_enforce)
+        if s.period_s and "limits" not in kwargs:
+            kwargs.setdefault("period_s", s.period_s)
+        kwargs.setdefault("isp_first_period", int(s.settings.get("first_period") or 0))
         topo = topo if topo is not None else self.topology
         emulation = RunEmulation(topo, state_root=self.out_dir / f"state{suffix}", **kwargs)
         self.made.append(emulation)
@@ -450,6 +457,7 @@ def _results(scenario, ctx, exp, factory, status, error, metrics, started, exper
     ledgers = collect_ledgers(out) if factory is not None else []
     captures = factory.captures if factory is not None else []
     emulations = [dict(e.timings) for e in factory.made] if factory is not None else []
+    isp = [e.isp_summary() for e in factory.made] if factory is not None else []
     artifacts = sorted({str(Path(p).relative_to(out)) if Path(p).is_absolute() and
                         Path(p).is_relative_to(out) else str(p) for p in ctx.artifacts})  # fmt: skip
     scenario_info = {
@@ -459,6 +467,7 @@ def _results(scenario, ctx, exp, factory, status, error, metrics, started, exper
         "topology_kwargs": scenario.topology_kwargs, "periods": scenario.periods,
         "period_s": scenario.period_s, "seed": scenario.seed, "short": scenario.short,
         "settings": _jsonable(scenario.settings), "needs_network": exp.needs_network,
+        "isp": {"in_loop": scenario.isp, "enforce": scenario.isp_enforce},
     }  # fmt: skip
     finished = time.time()
     timings = {
@@ -478,6 +487,7 @@ def _results(scenario, ctx, exp, factory, status, error, metrics, started, exper
         "ledgers": ledgers,
         "ledgers_ok": all(c["ok"] for c in ledgers),
         "capture": captures[0] if len(captures) == 1 else (captures or None),
+        "isp": _jsonable(isp[0] if len(isp) == 1 else (isp or None)),
         "controller_log": "controller.log" if (out / "controller.log").exists() else None,
         "artifacts": artifacts,
         "environment": environment(),

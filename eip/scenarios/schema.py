@@ -23,7 +23,8 @@ from eip.yamlconf import ConfigError, Where, load, mapping, typed
 log = logging.getLogger(__name__)
 
 TOP_KEYS = {"name", "description", "experiment", "topology", "periods", "period_s", "seed",
-            "mode", "short", "expect", "settings"}  # fmt: skip
+            "mode", "short", "expect", "settings", "isp"}  # fmt: skip
+ISP_KEYS = {"enforce"}  # `isp: {enforce: false}`: the ISP measures and publishes, meters stay loose
 TOP_REQUIRED = {"name", "experiment", "topology"}
 SHORT_KEYS = {"periods", "period_s", "seed", "settings", "expect"}
 # Top-level keys handed to the experiment as settings of the same name when its schema has them.
@@ -118,6 +119,8 @@ class Scenario:
     settings: dict = field(default_factory=dict)
     expect: tuple[Expectation, ...] = ()
     short: bool = False
+    isp: bool = True  # the Energy ISP in the loop (`isp: off` turns it off)
+    isp_enforce: bool = True  # its limits in the meters and quotas (`isp: {enforce: false}`: not)
 
     def case_topology(self):
         """The plain description of this scenario's topology (`eip.cases.model.CaseTopology`)."""
@@ -193,6 +196,7 @@ def load_scenario(path: str | Path, short: bool = False) -> Scenario:
     seed = values.get("seed")
     if seed is not None:
         typed(seed, wheres["seed"], int, "an integer")
+    isp, isp_enforce = _isp(doc.get("isp", True), root.at("isp"))
     mode = doc.get("mode", "energy-internet")
     if mode not in MODES:
         raise root.at("mode").error(f"unknown mode {mode!r} (valid: {', '.join(MODES)})")
@@ -228,7 +232,19 @@ def load_scenario(path: str | Path, short: bool = False) -> Scenario:
         topology=topo_name, topology_args=topo_args, topology_kwargs=topo_kwargs,
         periods=top["periods"], period_s=float(top["period_s"]) if top["period_s"] else None,
         seed=top["seed"], mode=mode, settings=checked, expect=tuple(expectations), short=short,
+        isp=isp, isp_enforce=isp_enforce,
     )  # fmt: skip
+
+
+def _isp(value: Any, where: Where) -> tuple[bool, bool]:
+    """(in the loop, enforcing) from `isp: on|off|true|false|{enforce: true|false}`."""
+    if isinstance(value, bool):
+        return value, value
+    if isinstance(value, dict):
+        mapping(value, where, ISP_KEYS)
+        enforce = typed(value.get("enforce", True), where.at("enforce"), bool, "true or false")
+        return True, enforce
+    raise where.error(f"expected on, off or {{enforce: true|false}}, got {value!r}")
 
 
 def _text(value: Any, where: Where, label: bool = False) -> str:

@@ -36,7 +36,7 @@ def emulation(tmp_path):
     plan = plan_from_topo(topo)
     # With --isp the limits file only gives period_s and quantum_bee (and a fallback for period 0).
     limits = default_limits(plan, period_s=PERIOD_S, quantum_bee=QUANTUM)
-    emu = Emulation(topo, tmp_path, limits=limits, start_cards=False, isp=True,
+    emu = Emulation(topo, tmp_path, limits=limits, start_cards=False, isp=True, isp_enforce=True,
                     isp_first_period=FIRST_PERIOD)  # fmt: skip
     try:
         with emu:

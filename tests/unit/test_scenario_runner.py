@@ -157,10 +157,14 @@ def test_cli_run_exit_codes_and_latest_link(tmp_path):
     assert "Traceback" not in done.stderr and not (tmp_path / "b").exists()
 
 
+# v1c1 is a load in the vpp_lans grid: the ISP gives it no export, so a transfer v1c1 -> v1c2 runs
+# with the ISP measuring only (test_isp_loop.py runs it enforcing).
 NETWORK = """\
 name: network
 experiment: dummy-network
 topology: {name: vpp_lans, args: [1, 2]}
+period_s: 2
+isp: {enforce: false}
 expect:
   delivered: {eq: 500}
 settings:
@@ -196,6 +200,14 @@ def test_network_run_tears_down_collects_ledgers_and_captures(tmp_path, fail):
     report = (out / "report.md").read_text()
     assert "## Ledgers" in report and "tshark -X lua_script:" in report
     assert f"{cap['packets']} packets" in report
+    isp = results["isp"]  # the ISP in the loop, on the scenario's clock, as data
+    assert isp["in_loop"] and not isp["enforce"] and isp["period_s"] == 2.0, isp
+    first = isp["periods"][0]
+    assert first["period"] == 0 and set(first["published"]["limits_bee"]) == {"v1c1", "v1c2"}
+    assert first["published"]["limits_bee"]["v1c1"]["export_bee"] == 0  # a load exports nothing
+    assert any(p["measured"] and p["measured"]["cards"]["v1c1"]["exported_bee"] > 0
+               for p in isp["periods"]), isp["periods"]  # fmt: skip
+    assert "## Energy ISP" in report and "measuring and publishing only" in report
 
 
 def test_network_run_needs_root_message(tmp_path):

@@ -82,6 +82,17 @@ def test_good_file_validates_and_fills_defaults(tmp_path):
     assert describe(s) == f"good ({DUMMY}, vpp_lans(1, 2), 6 periods)"
 
 
+@pytest.mark.parametrize(("text", "isp", "enforce"), [
+    ("", True, True), ("isp: {enforce: false}\n", True, False), ("isp: {enforce: true}\n", True, True),
+    ("isp: {}\n", True, True), ("isp: off\n", False, False), ("isp: on\n", True, True),
+])  # fmt: skip
+def test_the_isp_is_in_the_loop_and_enforcing_unless_the_scenario_says(
+    tmp_path, text, isp, enforce
+):
+    s = load_scenario(write(tmp_path, GOOD + text))
+    assert (s.isp, s.isp_enforce) == (isp, enforce)
+
+
 def test_short_overrides_apply(tmp_path):
     s = load_scenario(write(tmp_path, GOOD), short=True)
     assert s.short and s.periods == 2
@@ -113,6 +124,10 @@ BAD = [
     ("short key", GOOD.replace("  periods: 2", "  rounds: 2"), ":9: short.rounds: unknown key"),
     ("topology args", GOOD.replace("args: [1, 2]", "args: [1, 2, 3, 4]"),
      ":4: topology: cannot build topology vpp_lans"),
+    ("isp enforce", GOOD + "isp: {enforce: maybe}\n",
+     ":17: isp.enforce: expected true or false, got 'maybe'"),
+    ("isp key", GOOD + "isp: {speed: 1}\n", ":17: isp.speed: unknown key 'speed' (allowed: enforce)"),
+    ("isp value", GOOD + "isp: 3\n", ":17: isp: expected on, off or {enforce: true|false}, got 3"),
 ]  # fmt: skip
 
 

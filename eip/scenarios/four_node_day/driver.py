@@ -19,11 +19,12 @@ def carry_out(ctx: RunContext, orders: list[dict], periods: list[int], s: dict) 
     pool, period_s = s["pool"], float(s["period_s"])
     t_start = time.monotonic()
     fills_ok, problems = 0, []
-    with ctx.emulation(FourNodeTopo()) as emu:
+    # The ISP's clock: period periods[0] begins when the emulation is up, one every period_s.
+    with ctx.emulation(FourNodeTopo(), period_s=period_s, isp_first_period=periods[0]) as emu:
         t_up = time.monotonic()
         cards = {n: emu.net.card(n) for n in CARDS}
         for i, k in enumerate(periods):
-            t0 = time.monotonic()
+            _wait_until(emu.period_start_s(i))  # the driver's period k is the ISP's period k
             for o in (o for o in orders if o["period"] == k):
                 common = {"quantity": o["bee"], "price_micro_per_kbee": o["price_micro_per_kbee"],
                           "pool": pool, "wait": 1}  # fmt: skip
@@ -36,7 +37,7 @@ def carry_out(ctx: RunContext, orders: list[dict], periods: list[int], s: dict) 
                     problems.append(f"period {k} {o['seller']}->{o['buyer']}: {o['bee']} BEE "
                                     f"asked, {filled} filled (sell {sell.get('state')})")  # fmt: skip
             ctx.progress("period", i + 1, len(periods))
-            time.sleep(max(0.0, period_s - (time.monotonic() - t0)))
+        _wait_until(emu.period_start_s(len(periods)))
         planned = planned_per_card(orders)
 
         def profiles():
@@ -70,6 +71,10 @@ def carry_out(ctx: RunContext, orders: list[dict], periods: list[int], s: dict) 
     return {"measured": measured, "fills_ok": fills_ok, "problems": problems,
             "startup_s": round(t_up - t_start, 2),
             "elapsed_s": round(time.monotonic() - t_start, 2)}  # fmt: skip
+
+
+def _wait_until(t_monotonic: float) -> None:
+    time.sleep(max(0.0, t_monotonic - time.monotonic()))
 
 
 def wire_summary(day, orders, periods, kwh_per_bee, carried: dict | None) -> dict:
