@@ -1,12 +1,9 @@
-"""A power flow of what the switches measured: metered BEE per card -> kW per bus -> pandapower `runpp`.
+"""A power flow of what the switches measured: metered BEE per card -> kW per bus -> `runpp`.
 
-Every figure an experiment reports (line loading, losses, overloads) comes from what happened on the
-emulated network; this module turns one period's metered BEE per card into a power flow:
+The figures of an experiment (line loading, losses, overloads) come from what the network did:
 
-    inj = measured_injections(grid, exported_bee_by_mac, imported_bee_by_mac, period_s=6.0,
-                              time_scale=1200.0, period=9)
-    flow = measured_power_flow(grid, inj)         # a MeasuredFlow (frozen)
-    flow.overloads                                # lines/trafos above their max_loading_percent
+    inj = measured_injections(grid, exported_bee_by_mac, imported_bee_by_mac, 6.0, time_scale=1200)
+    flow = measured_power_flow(grid, inj)     # a MeasuredFlow (frozen); flow.overloads
     flows = flows_by_period(grid, isp_records, period_s=6.0, time_scale=1200.0)   # a day
 
 Conversion (1 BEE = `bee_wh` Wh, 1.0 by the seed's Fig. 2): a period lasts `period_s` wall seconds,
@@ -16,7 +13,7 @@ i.e. period_s x time_scale emulated seconds, and each bus gets the average power
                 / (period_s x time_scale / 3600)                                             (h)
               = (exported_bee - imported_bee) x bee_wh x 3.6 / (period_s x time_scale)
 
-Cards map to buses by the grid model's `bus_of_mac`. A card of kind "plant" whose bus has no injection
+Cards map to buses by the grid model's `bus_of_mac`. A "plant" card whose bus has no injection
 element (the ISP's dispatchable plants, pandapower `gen`s) is not a nodal injection: its measured
 export is returned by `measured_plant_kw` and may be given to `measured_power_flow` as the plants'
 set points; the slack (external grid) balances the rest. Injections are applied exactly as the OPF
@@ -82,7 +79,6 @@ class MeasuredFlow:
 
     def as_dict(self) -> dict:
         """JSON-ready (string keys), for results.json."""
-
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for k, v in out.items():
             if isinstance(v, MappingProxyType):
@@ -129,16 +125,14 @@ def measured_injections(
     time_scale: float = 1.0,
     period: int = 0,
 ) -> NodalInjections:
-    """One period's metered BEE per card -> average kW per bus over period_s x time_scale emulated s.
+    """One period's metered BEE per card -> mean kW per bus over period_s x time_scale emulated s.
 
     p_kw = (exported - imported) BEE x bee_wh x 3.6 / (period_s x time_scale), summed per bus; every
     injection bus of the grid appears (0 kW where nothing was metered). Unknown MACs are an IspError
     naming them; dispatchable plants are left out (see `measured_plant_kw`).
     """
-    bus_kw, _ = _measured(
-        grid, exported_bee_by_mac, imported_bee_by_mac, period_s, bee_wh, time_scale
-    )
-    return NodalInjections(period, bus_kw)
+    counts = (exported_bee_by_mac, imported_bee_by_mac)
+    return NodalInjections(period, _measured(grid, *counts, period_s, bee_wh, time_scale)[0])
 
 
 def measured_plant_kw(
@@ -150,9 +144,8 @@ def measured_plant_kw(
     time_scale: float = 1.0,
 ) -> dict:
     """The measured output (kW, same conversion) of each dispatchable plant card: name -> kW."""
-    return _measured(grid, exported_bee_by_mac, imported_bee_by_mac, period_s, bee_wh, time_scale)[
-        1
-    ]
+    counts = (exported_bee_by_mac, imported_bee_by_mac)
+    return _measured(grid, *counts, period_s, bee_wh, time_scale)[1]
 
 
 def _working_grid(grid: GridModel) -> GridModel:
@@ -230,7 +223,7 @@ def _run(work: GridModel, injections: NodalInjections, plant_kw: Mapping | None)
 def measured_power_flow(
     grid: GridModel, injections: NodalInjections, plant_kw: Mapping | None = None
 ) -> MeasuredFlow:
-    """The AC power flow (`runpp`) of `injections` on a copy of the grid's net; IspError if it fails.
+    """The AC power flow (`runpp`) of `injections` on a copy of the grid's net; IspError if failed.
 
     `plant_kw` (name -> kW, e.g. from `measured_plant_kw`) sets dispatchable plants' outputs; plants
     not given keep their set point in the grid's net. The external grid is the slack.
@@ -243,11 +236,35 @@ def _counts(period, entry) -> tuple[Mapping, Mapping]:
         if "exported_bee" not in entry or "imported_bee" not in entry:
             raise IspError(f"period {period}: counts need exported_bee and imported_bee")
         return entry["exported_bee"], entry["imported_bee"]
-    try:
-        exported, imported = entry
-    except (TypeError, ValueError):
-        raise IspError(f"period {period}: counts are (exported, imported), got {entry!r}") from None
-    return exported, imported
+    if not isinstance(entry, (tuple, list)) or len(entry) != 2:
+        raise IspError(f"period {period}: counts are (exported, imported), got {entry!r}")
+    return entry[0], entry[1]
+
+
+def _by_mac(grid: GridModel, period, cards: Mapping) -> tuple[dict, dict]:
+    """A summary row's {card name: {exported_bee, imported_bee}} -> (exported, imported) by MAC."""
+    mac_of = {c.name: c.mac for c in grid.cards}
+    unknown = sorted(set(cards) - set(mac_of))
+    if unknown:
+        raise IspError(f"period {period}: cards unknown to grid {grid.name!r}: {unknown}")
+    exported = {mac_of[n]: c.get("exported_bee", 0) for n, c in cards.items()}
+    return exported, {mac_of[n]: c.get("imported_bee", 0) for n, c in cards.items()}
+
+
+def _items(grid: GridModel, counts) -> list:
+    """(period, exported, imported, elapsed_s or None) of every metered period given."""
+    if isinstance(counts, Mapping):
+        return [(int(p), *_counts(p, e), None) for p, e in counts.items()]
+    out = []
+    for rec in counts:
+        if "measured" in rec and "kind" not in rec:  # a row of eip.net.isp_records.summarize
+            m = rec["measured"]
+            if m is not None:
+                by_mac = _by_mac(grid, rec["period"], m.get("cards", {}))
+                out.append((int(rec["period"]), *by_mac, m.get("elapsed_s")))
+        elif rec.get("kind", "measured") == "measured":
+            out.append((int(rec["period"]), *_counts(rec["period"], rec), rec.get("elapsed_s")))
+    return out
 
 
 def flows_by_period(
@@ -257,29 +274,26 @@ def flows_by_period(
     bee_wh: float = 1.0,
     time_scale: float = 1.0,
     plants: bool = True,
+    use_elapsed: bool = False,
 ) -> list:
     """A day of metered counts -> one MeasuredFlow per period, in period order.
 
-    `per_period_counts` is {period: (exported_bee_by_mac, imported_bee_by_mac)} (or {period: {
-    "exported_bee": ..., "imported_bee": ...}}), or the ISP's records (`EnergyIsp.take_records()`,
-    the controller's status or capture): those of kind "measured" are used, the others skipped. The
-    counts are each period's own (not cumulative). With `plants`, metered plant exports set the plants.
+    `per_period_counts` is {period: (exported_bee_by_mac, imported_bee_by_mac)} (or {period:
+    {"exported_bee": ..., "imported_bee": ...}}), or the ISP's records (isp-records.jsonl, kind
+    "measured" used, the others skipped), or the rows of `eip.net.isp_records.summarize` (by card
+    name). The counts are each period's own (not cumulative). With `use_elapsed`, a record's
+    elapsed_s (wall s, when given) replaces period_s for its period. With `plants`, metered plant
+    exports set the plants.
     """
-    if isinstance(per_period_counts, Mapping):
-        items = [(int(p), _counts(p, e)) for p, e in per_period_counts.items()]
-    else:
-        items = []
-        for rec in per_period_counts:
-            if rec.get("kind", "measured") != "measured":
-                continue
-            items.append((int(rec["period"]), _counts(rec.get("period"), rec)))
-    seen = [p for p, _ in items]
+    items = _items(grid, per_period_counts)
+    seen = [it[0] for it in items]
     dupes = sorted({p for p in seen if seen.count(p) > 1})
     if dupes:
         raise IspError(f"periods {dupes} were metered more than once")
     work = _working_grid(grid)
     flows = []
-    for period, (exported, imported) in sorted(items, key=lambda it: it[0]):
-        bus_kw, plant_kw = _measured(grid, exported, imported, period_s, bee_wh, time_scale)
+    for period, exported, imported, elapsed_s in sorted(items, key=lambda it: it[0]):
+        wall_s = elapsed_s if use_elapsed and elapsed_s else period_s
+        bus_kw, plant_kw = _measured(grid, exported, imported, wall_s, bee_wh, time_scale)
         flows.append(_run(work, NodalInjections(period, bus_kw), plant_kw if plants else None))
     return flows

@@ -1,9 +1,10 @@
-"""The plot of line loading per period from the power flow of the measured injections (issue 12 item 6).
+"""Line loading per period in the power flow of the measured injections (issue 12 item 6).
 
     plot_line_loading({"enforced": flows_a, "measurement only": flows_b}, "line_loading.png")
 
 One panel per run (side by side, same y axis): the loading of every line (and transformer) in each
-period, the limit (max_loading_percent, 100 % by default) as a dashed red line, points above it marked.
+period, the limit (max_loading_percent, 100 % by default) as a dashed red line, points above it
+circled.
 On grids with many lines the MAX_LABELLED most loaded ones are labelled by name and the rest drawn
 thin and grey as "other lines". matplotlib with the Agg backend (no display needed).
 """
@@ -36,7 +37,7 @@ def _series(flows) -> dict:
 
 
 def plot_line_loading(runs: dict, path) -> Path:
-    """Line loading (%) per period of each run ({label: [MeasuredFlow, ...]}) into a PNG; its path."""
+    """Line loading (%) per period of each run ({label: [MeasuredFlow, ...]}) as a PNG; its path."""
     import matplotlib
 
     matplotlib.use("Agg")

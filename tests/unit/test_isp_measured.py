@@ -173,8 +173,8 @@ def test_storage_buying_the_wind_at_the_evening_peak_overloads_l0(grid):
 
 
 def test_transformers_are_reported_on_cigre_lv():
-    """CIGRE LV's feeder trafos carry 70-86 % of their rating in the period-9 forecast; 1.5 times that
-    load puts the residential (R0-R1) and commercial (C0-C1) ones over 100 %."""
+    """CIGRE LV's feeder trafos carry 70-86 % of their rating in the period-9 forecast; 1.5 times
+    that load puts the residential (R0-R1) and commercial (C0-C1) ones over 100 %."""
     lv = cigre_lv.grid()
     base = measured_power_flow(lv, lv.base_injections_kw(9))
     assert set(base.trafo_loading_percent) == {0, 1, 2} and base.overloads == ()
@@ -218,6 +218,31 @@ def test_records_of_the_isp_are_read_and_duplicates_refused(grid):
     )
     with pytest.raises(IspError, match=r"\[8\]"):
         flows_by_period(grid, records + records[2:], period_s=60.0, time_scale=120.0)
+
+
+def test_summary_rows_by_card_name_and_elapsed_time(grid):
+    """Rows of eip.net.isp_records.summarize (by card name); a short period's elapsed_s."""
+    card_kw = grid.card_forecast_kw(9)
+    exported, imported = counts_of(grid, card_kw, emulated_s=3600.0)  # half a period's BEE
+    name_of = {c.mac: c.name for c in grid.cards}
+    cards = {name_of[m]: {"exported_bee": b, "imported_bee": 0} for m, b in exported.items()}
+    cards |= {name_of[m]: {"exported_bee": 0, "imported_bee": b} for m, b in imported.items()}
+    rows = [
+        {"period": 8, "published": {}, "measured": None},  # nothing metered: no flow
+        {"period": 9, "published": {}, "measured": {"elapsed_s": 30.0, "cards": cards}},
+    ]
+    (full,) = flows_by_period(grid, rows, period_s=60.0, time_scale=120.0)
+    (short,) = flows_by_period(grid, rows, period_s=60.0, time_scale=120.0, use_elapsed=True)
+    base = grid.base_injections_kw(9).p_kw
+    for bus, kw in base.items():
+        assert full.injections_kw[bus] == pytest.approx(kw / 2)  # averaged over the whole period
+        assert short.injections_kw[bus] == pytest.approx(kw)  # over the 30 s that ran
+    with pytest.raises(IspError, match="no-such-card"):
+        flows_by_period(
+            grid,
+            [{"period": 9, "measured": {"cards": {"no-such-card": {"exported_bee": 1}}}}],
+            period_s=60.0,
+        )
 
 
 # (e) ---------------------------------------------------------------------------------------------
