@@ -182,12 +182,19 @@ def grid_from_net(net, name: str = "net", description: str = "") -> GridModel:
 def plan_cards(grid: GridModel, plan) -> list:
     """The cards of a network plan as `grid` sees them: plan MAC, VPP and bus, the grid's profiles."""
     known = {c.name: c for c in grid.cards}
+    # A card the grid has no bus for (e.g. CIGRE LV's roaming EV) sits at its VPP's first bus.
+    vpp_bus: dict = {}
+    for c in plan.cards:
+        if c.bus in grid.injection_load:
+            vpp_bus.setdefault(c.vpp, c.bus)
     out = []
     for c in plan.cards:
         prof = known[c.name].profile_kw if c.name in known else ()
         bus = c.bus
         if bus not in grid.injection_load and c.name in known:
             bus = known[c.name].bus  # e.g. vpp_lans: the plan says bus 0, the grid puts VPP i at i
+        elif bus not in grid.injection_load and c.kind != "plant" and c.vpp in vpp_bus:
+            bus = vpp_bus[c.vpp]
         if bus not in grid.injection_load and not (c.kind == "plant" and c.name in known):
             raise IspError(f"card {c.name}: bus {c.bus} is not a node of grid {grid.name!r}")
         out.append(GridCard(c.name, c.kind, c.mac, c.vpp, bus, prof))

@@ -108,3 +108,26 @@ def test_records_become_the_runs_per_period_table_by_card_name():
     rows = summarize(records[:1] + records[3:4] + [measured(8, 4)], {}, names, 8)
     assert rows[0]["published"]["limits_bee"]["a"]["export_bee"] == 1
     assert rows[0]["measured"]["cards"]["a"]["exported_bee"] == 4
+
+
+def test_every_card_of_a_vpp_lans_or_cigre_ev_plan_gets_a_bus_of_the_grid():
+    """The plans put vpp_lans cards and CIGRE LV's roaming EV at bus 0, which no grid has: the ISP
+    failed (safe) on every vpp_lans plan and the controller refused the CIGRE EV plan."""
+    from eip.cases import TOPOLOGIES, cigre_lv, grid_for_plan
+    from eip.isp.isp import start_isp
+    from eip.net.plan import plan_from_case
+
+    lans = plan_from_case(TOPOLOGIES["vpp_lans"](2, 2))
+    isp, table = start_isp(grid_for_plan(lans), lans, fixed_table(60.0), 0.0, 0)
+    assert isp.last is not None and not isp.last.fail_safe
+    assert {isp.card_bus[c.mac.lower()] for c in lans.cards} == {1, 2}
+    assert table.card(lans.cards[0].mac).export_bee != FIXED
+    from eip.net.plan import plan_from_topo
+    from topologies.grid import CigreEvTopo
+
+    plan = plan_from_topo(CigreEvTopo())
+    ev = next(c for c in plan.cards if c.name == cigre_lv.EV.name)
+    assert ev.bus == 0
+    grid = grid_for_plan(plan)  # raised IspError("card ev: bus 0 is not a node of grid 'cigre_lv'")
+    home = next(c for c in plan.cards if c.vpp == ev.vpp and c.name != ev.name)
+    assert grid.bus_of_mac[ev.mac] == home.bus in grid.injection_load
