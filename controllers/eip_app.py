@@ -233,6 +233,9 @@ class EipControllerApp(app_manager.OSKenApp):
         self.logic.limits = restart_clock(
             self.isp, self.logic.limits, start_s, self.isp_first_period
         )
+        # a boundary at the next tick even if the old clock was in period `first` too: the cards,
+        # started after that period's notices went out, get them now
+        self.logic.period_started = False
         log.info("ISP clock: period %d starts at %.3f", self.isp_first_period, start_s)
 
     def _write_isp_records(self) -> None:

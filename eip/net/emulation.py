@@ -8,6 +8,7 @@ tears everything down again. `isp_summary()` gives what the ISP published and th
 
 import json
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -154,8 +155,10 @@ class Emulation:
         tmp.write_text(json.dumps({"start_s": self.clock_start_s}))
         os.replace(tmp, path)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:  # the controller logs a clock record when it took it
-            if any(r.get("kind") == "clock" for r in self.isp_records()):
+        epoch_s = self.clock_start_s - self.isp_first_period * self.period_s
+        while time.monotonic() < deadline:  # took it, and its status file is on the new clock
+            took = any(r.get("kind") == "clock" for r in self.isp_records())
+            if took and abs(self.status().get("epoch_s", math.inf) - epoch_s) < 1e-3:
                 break
             time.sleep(0.05)
         else:
