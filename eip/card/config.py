@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eip.agents import Behaviour, behaviour_from_config
 from eip.errors import EncodeError
 from eip.protocol.identity import check_eic_mac
 from eip.yamlconf import ConfigError, Where, load, load_text, mapping, typed
@@ -26,6 +27,37 @@ class Peer:
     ip: str
     mac: str
     key: bytes
+
+
+@dataclass(frozen=True)
+class BehaviourConfig:
+    """The trading behaviour a card hosts (docs/agents.md): its kind, its parameters (checked by
+    `eip.agents.behaviour_from_config`) and the period length it decides for, in emulated seconds."""
+
+    kind: str
+    params: dict = field(default_factory=dict, hash=False)
+    period_s: float = 7200.0
+
+    def build(self) -> Behaviour:
+        """A new behaviour of this kind and parameters."""
+        return behaviour_from_config(self.kind, dict(self.params))
+
+
+BEHAVIOUR_HOST_KEYS = ("kind", "period_s")  # beside the behaviour's own parameters
+PERIOD_S_MAX = 1e7
+
+
+def parse_behaviour(value, where: Where) -> BehaviourConfig:
+    """A `behaviour:` mapping (`kind`, optional `period_s`, the kind's parameters), validated."""
+    if isinstance(value, BehaviourConfig):
+        return value
+    typed(value, where, dict, "a mapping with a 'kind' and the behaviour's parameters")
+    if "kind" not in value:
+        raise where.error("a behaviour needs a 'kind' (e.g. kind: pv)")
+    period_s = positive_number(value.get("period_s", 7200.0), where.at("period_s"), PERIOD_S_MAX)
+    params = {str(k): v for k, v in value.items() if k not in BEHAVIOUR_HOST_KEYS}
+    behaviour_from_config(value["kind"], params, where)  # errors name the file, line and key
+    return BehaviourConfig(value["kind"], params, period_s)
 
 
 @dataclass(frozen=True)
@@ -54,6 +86,8 @@ class CardConfig:
     # Emulated seconds per wall second: a transfer at P BEE per emulated second goes out at
     # P x time_scale BEE per wall second (docs/card.md, pacing).
     time_scale: float = 1.0
+    pool: str = ""  # the BEE pool's address; empty: the card's VPP router (x.y.z.254)
+    behaviour: BehaviourConfig | None = None  # what it trades by (eip/card/agent_host.py)
 
     def vpp_of(self, ip: str) -> str:
         """The VPP whose subnet holds `ip`, or '' if none is configured for it."""
@@ -88,7 +122,7 @@ _KEYS = {
     "name", "kind", "mac", "state_dir", "energy_ip", "interface", "vpp", "home_vpp", "dns",
     "window_bee", "quantum_bee", "delivery_port", "max_grant_bee", "peers",
     "price_micro_per_kbee", "carbon_mg_per_unit", "green_ratio_bp", "vpp_subnets", "isp_ip",
-    "time_scale",
+    "time_scale", "pool", "behaviour",
 }  # fmt: skip
 TIME_SCALE_MAX = 1e6
 
@@ -212,6 +246,12 @@ def from_mapping(data, where: Where) -> CardConfig:
         isp_ip=_ipv4(data.get("isp_ip", "10.0.0.254"), where.at("isp_ip")),
         time_scale=positive_number(
             data.get("time_scale", 1.0), where.at("time_scale"), TIME_SCALE_MAX
+        ),
+        pool=_ipv4(data["pool"], where.at("pool")) if data.get("pool") else "",
+        behaviour=(
+            parse_behaviour(data["behaviour"], where.at("behaviour"))
+            if data.get("behaviour") is not None
+            else None
         ),
     )
 

@@ -14,6 +14,7 @@ import struct
 from collections import deque
 
 from eip.card.actions import Answer, Transmit
+from eip.card.agent_host import AgentHost
 from eip.card.config import CardConfig
 from eip.card.ledger import Ledger
 from eip.card.ops import (
@@ -111,6 +112,7 @@ class CardNode(ControlOps):
         }  # fmt: skip
         self._batch: list = []  # (connection, effect) pairs waiting for flush()
         self.pool = PoolClient(self._free_port(), config.window_bee)
+        self.agent = AgentHost(self, config.behaviour) if config.behaviour else None
 
     # --- sending ------------------------------------------------------------------------------
     def _energy_ip_header(self, seg: EnergyTcp) -> EnergyIp:
@@ -261,6 +263,7 @@ class CardNode(ControlOps):
                 self.node_id = pkt.eip.node_id or self.node_id
                 self._event("static-limit", "", f"period {p.period} export {p.export_limit} "
                             f"import {p.import_limit}")  # fmt: skip
+                return self.agent.on_notice(p.period, now) if self.agent else []
             else:
                 self.stats["ignored"] += 1
             return []
@@ -389,6 +392,8 @@ class CardNode(ControlOps):
                         f"@{fill.price_micro_per_kbee} with {fill.peer_mac}")  # fmt: skip
             if order["side"] == "send":  # the seller delivers what it sold
                 self._deliver_sale(order, fill, now)
+            if self.agent:
+                self.agent.on_fill(order_id, fill)
         return out
 
     def _deliver_sale(self, order: dict, fill, now: float) -> None:
@@ -416,12 +421,14 @@ class CardNode(ControlOps):
         deadlines = [conn.next_deadline for conn in self.by_id.values() if conn.next_deadline]
         if self.pool.next_deadline is not None:
             deadlines.append(self.pool.next_deadline)
+        if self.agent and self.agent.next_deadline() is not None:
+            deadlines.append(self.agent.next_deadline())
         return min(deadlines) if deadlines else None
 
     def on_timer(self, now: float) -> list:
         """Run due timers: pool retransmissions and failures at once, connection effects into the batch."""
         resend, failed = self.pool.on_timer(now)
-        out = []
+        out = self.agent.on_timer(now) if self.agent else []
         for pool_ip, seg in resend:
             out += self._send(seg, pool_ip)
         for order_id in failed:

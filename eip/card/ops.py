@@ -273,20 +273,25 @@ class ControlOps:
             pacing = order_pacing(req)
         except (ControlError, ValueError, TypeError) as exc:
             return [Answer(client, False, str(exc))]
-        order_id, seg = self.pool.place(now, o.pool_ip, o.side, o.quantity, o.price_micro_per_kbee,
-                                        o.bee_type, o.start_s, o.end_s)  # fmt: skip
-        if pacing is not None and o.side == ORDER_SIDES["send"]:
-            self.order_pacing[order_id] = pacing
-        out = self._send(seg, o.pool_ip)
+        order_id, out = self.place_order(o, pacing, now)
         if req.get("wait", 1):
             self.order_waiters[order_id] = client
         else:
             out.append(Answer(client, True, self.pool.orders[order_id]))
         return out
 
+    def place_order(self, o: OrderRequest, pacing, now: float) -> tuple[int, list]:
+        """Place `o` with the pool (the `order` op and the hosted behaviour): its id and the actions;
+        a sell's fills are delivered with `pacing` (see order_pacing)."""
+        order_id, seg = self.pool.place(now, o.pool_ip, o.side, o.quantity, o.price_micro_per_kbee,
+                                        o.bee_type, o.start_s, o.end_s)  # fmt: skip
+        if pacing is not None and o.side == ORDER_SIDES["send"]:
+            self.order_pacing[order_id] = pacing
+        return order_id, self._send(seg, o.pool_ip)
+
     def default_pool(self) -> str:
-        """The pool of the card's own Energy LAN: its VPP router (x.y.z.254)."""
-        return self.energy_ip.rsplit(".", 1)[0] + ".254"
+        """The configured pool, else the pool of the card's own Energy LAN: its VPP router (.254)."""
+        return self.config.pool or self.energy_ip.rsplit(".", 1)[0] + ".254"
 
     def status(self) -> dict:
         ident = self.ledger.identity
@@ -307,4 +312,5 @@ class ControlOps:
             ],
             "counters": dict(self.stats), "ledger_counts": self.ledger.counts(),
             "identity_name": ident.name,
+            "agent": self.agent.status() if getattr(self, "agent", None) else None,
         }  # fmt: skip

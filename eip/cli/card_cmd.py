@@ -1,13 +1,21 @@
 """`eip card run` starts a card; `eip card ctl` talks to a running one; `eip card key` makes its key."""
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
 from pathlib import Path
 
-from eip.card.config import DEFAULT_STATE_ROOT, config_from_args, load_config
+from eip.card.config import (
+    DEFAULT_STATE_ROOT,
+    CardConfig,
+    config_from_args,
+    load_config,
+    parse_behaviour,
+)
 from eip.card.control import OPS, ControlClient, ControlError
+from eip.yamlconf import load
 
 
 def register(subparsers) -> None:
@@ -27,6 +35,7 @@ def register(subparsers) -> None:
         ("--home-vpp", "the card's home VPP (default: --vpp)"),
         ("--dns", "Energy DNS server IP[:PORT]"),
         ("--isp-ip", "the Energy ISP's address: notices and window updates only from it"),
+        ("--pool", "the BEE pool's address (default: the VPP router, x.y.z.254)"),
     ):
         r.add_argument(flag, help=help_text)
     for flag in ("--window-bee", "--quantum-bee", "--price-micro-per-kbee", "--max-grant-bee"):
@@ -40,6 +49,11 @@ def register(subparsers) -> None:
     r.add_argument(
         "--vpp-subnet", action="append", default=[], metavar="VPP=CIDR",
         help="the VPP of a subnet, so the card knows its VPP after a move (repeatable)",
+    )  # fmt: skip
+    r.add_argument(
+        "--behaviours", metavar="FILE",
+        help="YAML of card name -> behaviour (kind, period_s, parameters): the card hosts its own "
+             "entry (overrides the card YAML's behaviour:)",
     )  # fmt: skip
     r.set_defaults(func=run_card)
 
@@ -69,6 +83,7 @@ def _values(args: argparse.Namespace) -> dict:
         "home_vpp": args.home_vpp, "dns": args.dns, "window_bee": args.window_bee,
         "quantum_bee": args.quantum_bee, "price_micro_per_kbee": args.price_micro_per_kbee,
         "max_grant_bee": args.max_grant_bee, "isp_ip": args.isp_ip, "time_scale": args.time_scale,
+        "pool": args.pool,
     }  # fmt: skip
     if args.peer:
         peers = []
@@ -91,6 +106,8 @@ def run_card(args: argparse.Namespace) -> int:
 
     values = _values(args)
     config = load_config(args.config, values) if args.config else config_from_args(values)
+    if args.behaviours:
+        config = with_behaviour_file(config, args.behaviours)
     daemon = CardDaemon(config)
 
     def stop(_signum, _frame):
@@ -101,6 +118,17 @@ def run_card(args: argparse.Namespace) -> int:
     logging.getLogger("eip").info("starting card %s", config.name)
     daemon.run()
     return 0
+
+
+def with_behaviour_file(config: CardConfig, path: str) -> CardConfig:
+    """`config` with its own entry of a behaviours file (card name -> behaviour), if it has one."""
+    data, where = load(path)
+    if not isinstance(data, dict):
+        raise where.error("expected a mapping of card name -> behaviour")
+    if config.name not in data:
+        return config
+    entry = parse_behaviour(data[config.name], where.at(config.name))
+    return dataclasses.replace(config, behaviour=entry)
 
 
 def run_key(args: argparse.Namespace) -> int:

@@ -1,0 +1,253 @@
+"""The card hosts its behaviour (eip/card/agent_host.py): two CardNodes and the pool service in memory.
+
+A pv card and an elastic_load card of one Energy LAN, the BEE pool's plain logic
+(eip/apps/pool_service.py `PoolService`) on the router's address. The ISP's static-limit notice for a
+period makes each card place exactly its behaviour's orders for that period (once: not again on a
+duplicate notice); the pool matches them; the fill reaches both behaviours and the sale is delivered
+paced over the period. No socket, no root; the clock is virtual (wall time = now + the real start,
+because the pool checks frames against the real time).
+"""
+
+import dataclasses
+import time
+
+import pytest
+
+from eip.agents.host import HostedAgent
+from eip.apps.pool_service import PoolService
+from eip.card.actions import Answer, Transmit
+from eip.card.config import BehaviourConfig, CardConfig, Peer, from_mapping
+from eip.card.harness import ledger_rows
+from eip.card.node import CardNode, open_ledger
+from eip.etcp.keys import CardKey
+from eip.protocol import codec
+from eip.protocol import constants as c
+from eip.protocol.model import EnergyIp, Packet, StaticLimitNotice
+from eip.yamlconf import ConfigError, load_text
+from tests.unit.test_card_node import ipv4
+
+IPS = {"pv": "10.1.0.1", "load": "10.1.0.2"}
+MACS = {"pv": "02:00:00:00:01:01", "load": "02:00:00:00:01:02"}
+POOL_IP, POOL_MAC = "10.1.0.254", "02:00:00:00:01:fe"
+ISP_IP, ISP_MAC = "10.0.0.254", "02:00:00:00:00:fe"
+PERIOD_S = 7200.0  # emulated
+TIME_SCALE = 100.0  # a period is 72 wall seconds
+BEHAVIOURS = {
+    # 0.5 kW for 2 h: 1000 Wh per period, asked at 0.30 CNY/kWh
+    "pv": BehaviourConfig("pv", {"forecast_kw": 0.5, "marginal_cost_cny_per_kwh": 0.3}, PERIOD_S),
+    # 0.4 kW at 0.6 CNY/kWh: 800 Wh bid at the reference price (one block)
+    "load": BehaviourConfig("elastic_load", {"base_demand_kw": 0.4, "elasticity": -0.5,
+                                             "reference_price_cny_per_kwh": 0.6, "blocks": 1},
+                            PERIOD_S),
+}  # fmt: skip
+
+
+class LanBench:
+    """Two cards and the pool service; carries datagrams between them on a virtual clock."""
+
+    def __init__(self, tmp_path):
+        self.keys = {n: CardKey.load_or_create(tmp_path / n / "key.pem") for n in IPS}
+        self.t0 = time.time()
+        self.now = 100.0
+        self.nodes = {n: self.node(tmp_path, n) for n in IPS}
+        self.pool = PoolService(POOL_MAC, POOL_IP)
+        self.wire: list[tuple[str, bytes]] = []  # (destination ip, IPv4 datagram)
+        self.to_pool: list[Packet] = []
+
+    def node(self, tmp_path, name: str) -> CardNode:
+        other = "load" if name == "pv" else "pv"
+        peer = Peer(other, IPS[other], MACS[other], self.keys[other].public_bytes)
+        cfg = CardConfig(name=name, kind="pv" if name == "pv" else "load", mac=MACS[name],
+                         state_dir=tmp_path / name, energy_ip=IPS[name], interface="lo",
+                         vpp="vpp1", peers=(peer,), window_bee=200, time_scale=TIME_SCALE,
+                         isp_ip=ISP_IP, behaviour=BEHAVIOURS[name])  # fmt: skip
+        key = self.keys[name]
+        return CardNode(cfg, key, open_ledger(cfg, key), IPS[name], lambda: self.t0 + self.now)
+
+    def perform(self, name: str, actions: list) -> list:
+        sent = []
+        for action in actions:
+            if type(action) is Transmit:
+                sent.append(action)
+                data = ipv4(IPS[name], action.dst_ip, action.dscp, action.data)
+                self.wire.append((action.dst_ip, data))
+            else:
+                assert type(action) is Answer
+        return sent
+
+    def notice(self, name: str, period: int) -> list:
+        """The ISP's static-limit notice for `period` to card `name`: the Transmits it answers with."""
+        notice = StaticLimitNotice(period, 72, 1_000_000, 1_000_000)
+        pkt = Packet(ISP_IP, IPS[name], EnergyIp(0, c.EIP_FLAG_ISP, ISP_MAC, 1, period), notice,
+                     dscp=c.DSCP_ISP_CONTROL)  # fmt: skip
+        data = ipv4(ISP_IP, IPS[name], c.DSCP_ISP_CONTROL, codec.encode_transport(pkt))
+        node = self.nodes[name]
+        sent = self.perform(name, node.on_datagram(data, self.now))
+        return sent + self.perform(name, node.flush())
+
+    def run(self, until=lambda: False, max_steps: int = 50_000) -> None:
+        by_ip = {ip: n for n, ip in IPS.items()}
+        for _ in range(max_steps):
+            if until():
+                return
+            if self.wire:
+                dst, data = self.wire.pop(0)
+                if dst == POOL_IP:
+                    for pkt in self.pool.on_packet(codec.decode(data), self.now):
+                        raw = codec.encode_transport(pkt)
+                        self.wire.append((pkt.dst, ipv4(POOL_IP, pkt.dst, pkt.dscp, raw)))
+                    continue
+                name = by_ip[dst]
+                node = self.nodes[name]
+                self.perform(name, node.on_datagram(data, self.now))
+                self.perform(name, node.flush())
+                self.now += 0.0001
+                continue
+            deadlines = [d for d in (n.next_deadline() for n in self.nodes.values()) if d]
+            if not deadlines:
+                return
+            self.now = max(self.now, min(deadlines))
+            for name, node in self.nodes.items():
+                self.perform(name, node.on_timer(self.now))
+                self.perform(name, node.flush())
+
+    def credited(self, name: str) -> int:
+        rows = ledger_rows(self.nodes[name].config.ledger_path, "credit")
+        return sum(q for _tid, _seq, q in rows)
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            node.ledger.close()
+
+
+@pytest.fixture
+def lan(tmp_path):
+    bench = LanBench(tmp_path)
+    yield bench
+    bench.close()
+
+
+def expected_orders(name: str, node: CardNode, period: int) -> list[tuple]:
+    """What a fresh behaviour of the same config decides for `period`, framed as the card frames it."""
+    hosted = HostedAgent(BEHAVIOURS[name].build(), PERIOD_S, node.agent.hosted.epoch_s)
+    view = hosted.view(hosted.epoch_s + period * PERIOD_S)
+    return [(o.side, o.quantity, o.price_micro_per_kbee, o.start_s, o.end_s)
+            for o in hosted.orders(view)]  # fmt: skip
+
+
+def placed(node: CardNode) -> list[tuple]:
+    side = {"send": 1, "ask": 2}
+    return [(side[o["side"]], o["quantity"], o["price_micro_per_kbee"], o["start_s"], o["end_s"])
+            for o in node.pool.orders.values()]  # fmt: skip
+
+
+def test_a_notice_places_exactly_the_behaviours_orders_for_its_period_once(lan):
+    pv, load = lan.nodes["pv"], lan.nodes["load"]
+    assert pv.next_deadline() is None and pv.pool.orders == {}  # nothing before a period starts
+    sent = lan.notice("pv", 8)
+    assert [tx.dst_ip for tx in sent] == [POOL_IP]
+    start_s = int(lan.t0 + 100)  # the frame of period 8 begins at the wall time of its notice
+    assert (
+        placed(pv) == expected_orders("pv", pv, 8) == [(1, 1000, 300_000, start_s, start_s + 7200)]
+    )
+    assert pv.order_pacing == {next(iter(pv.pool.orders)): "frame"}
+    # a duplicate (or an older) notice decides nothing again
+    assert lan.notice("pv", 8) == [] and lan.notice("pv", 7) == []
+    assert len(pv.pool.orders) == 1
+    lan.notice("load", 8)
+    assert placed(load) == expected_orders("load", load, 8) and len(placed(load)) == 1
+    assert placed(load)[0][:3] == (2, 800, 600_000)
+    status = pv.status()["agent"]
+    assert status["clock"] == "isp" and status["last_period"] == 8
+    assert status["behaviour"]["kind"] == "pv" and status["behaviour"]["last_period"] == 8
+    assert [o["period"] for o in status["orders"]] == [8]
+
+
+def test_a_fill_reaches_both_behaviours_and_the_sale_is_delivered_over_the_period(lan):
+    pv, load = lan.nodes["pv"], lan.nodes["load"]
+    lan.notice("pv", 8)
+    lan.run()  # the sell order rests in the pool
+    assert pv.status()["agent"]["orders"][0]["state"] == "resting"
+    assert pv.status()["agent"]["behaviour"]["sold_wh"] == 0
+    lan.notice("load", 8)
+    start = lan.now
+    lan.run(until=lambda: lan.credited("load") >= 800)
+    assert lan.credited("load") == 800
+    # paced over the period: 800 BEE over the 7200 emulated s of the frame, at x100: ~72 wall s
+    assert 60 < lan.now - start < 80, lan.now - start
+    sold, bought = pv.status()["agent"], load.status()["agent"]
+    assert sold["fills"] == 1 and bought["fills"] == 1
+    assert sold["behaviour"]["sold_wh"] == 800 and bought["behaviour"]["bought_wh"] == 800
+    # matched at the resting ask, 0.30 CNY/kWh: within both bounds (>= 0.30 ask, <= 0.60 bid)
+    assert sold["behaviour"]["money_cny"] == pytest.approx(0.24)
+    assert bought["behaviour"]["money_cny"] == pytest.approx(-0.24)
+    assert load.ledger.profile()["money_balance"] == pytest.approx(-0.24)
+    lan.run()
+    assert pv.ledger.verify().ok and load.ledger.verify().ok
+    # the next period's notice places the next period's orders, framed on the next period
+    lan.notice("pv", 9)
+    frames = sorted((o["start_s"], o["end_s"]) for o in pv.pool.orders.values())
+    assert frames[1][0] == frames[0][1]  # back to back, never overlapping
+
+
+def test_without_notices_the_card_runs_its_own_periods(lan):
+    pv = lan.nodes["pv"]
+    assert lan.perform("pv", pv.on_timer(lan.now)) == []  # a grace period for the first notice
+    grace_end = pv.next_deadline()
+    assert grace_end == pytest.approx(lan.now + PERIOD_S / TIME_SCALE)
+    lan.now = grace_end
+    assert len(lan.perform("pv", pv.on_timer(lan.now))) == 1
+    assert pv.status()["agent"]["clock"] == "own" and pv.status()["agent"]["last_period"] == 0
+    assert pv.agent.next_deadline() == pytest.approx(grace_end + 72)  # (the pool retries sooner)
+    pv.on_timer(lan.now + 1)  # still period 0 (only the pool's retransmission is due)
+    assert len(pv.pool.orders) == 1
+
+
+def test_a_card_without_a_behaviour_hosts_none(tmp_path):
+    cfg = from_mapping({"name": "c", "kind": "load", "mac": "02:00:00:00:01:03",
+                        "state_dir": str(tmp_path / "c")}, load_text("{}")[1])  # fmt: skip
+    assert cfg.behaviour is None and cfg.pool == ""
+    key = CardKey.load_or_create(tmp_path / "c" / "key.pem")
+    node = CardNode(cfg, key, open_ledger(cfg, key), "10.1.0.3", time.time)
+    assert node.agent is None and node.status()["agent"] is None
+    assert node.default_pool() == "10.1.0.254"
+    node.ledger.close()
+    pooled = dataclasses.replace(cfg, pool="10.9.0.254")
+    assert pooled.pool == "10.9.0.254"
+
+
+CARD = "name: pv1\nkind: pv\nmac: '02:00:00:00:01:01'\n"
+
+
+def config(text: str) -> CardConfig:
+    data, where = load_text(CARD + text, "card.yaml")
+    return from_mapping(data, where)
+
+
+def test_the_behaviour_and_pool_keys_of_a_card_yaml():
+    cfg = config("pool: 10.1.0.254\nbehaviour: {kind: pv, period_s: 3600, forecast_kw: [1, 2]}\n")
+    assert cfg.pool == "10.1.0.254"
+    assert cfg.behaviour == BehaviourConfig("pv", {"forecast_kw": [1, 2]}, 3600.0)
+    assert cfg.behaviour.build().status()["kind"] == "pv"
+    assert config("behaviour: {kind: pv, forecast_kw: 1}\n").behaviour.period_s == 7200.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("behaviour: {kind: solar}\n", "card.yaml:4: behaviour.kind: unknown behaviour 'solar'"),
+        ("behaviour: {forecast_kw: 1}\n", "card.yaml:4: behaviour: a behaviour needs a 'kind'"),
+        ("behaviour: pv\n", "behaviour: expected a mapping"),
+        ("behaviour: {kind: pv}\n", "forecast_kw"),
+        ("behaviour: {kind: pv, forecast_kw: 1, sunny: true}\n", "sunny"),
+        ("behaviour: {kind: pv, forecast_kw: -1}\n", "behaviour.forecast_kw"),
+        ("behaviour: {kind: pv, forecast_kw: 1, period_s: 0}\n", "behaviour.period_s: 0 is out"),
+        ("behaviour: {kind: pv, forecast_kw: 1, period_s: true}\n", "behaviour.period_s"),
+        ("pool: 10.1.0\n", "pool: not an IPv4 address"),
+        ("pool: 5\n", "pool"),
+    ],
+)
+def test_behaviour_and_pool_errors_name_the_key(text, message):
+    with pytest.raises(ConfigError) as err:
+        config(text)
+    assert message in str(err.value), str(err.value)
