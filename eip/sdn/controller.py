@@ -212,7 +212,9 @@ class EnergyController:
                 log.warning("new limits have none for card %s: old ones kept", st.card.name)
                 continue
             st.export_bee, st.import_bee = lim.export_bee, lim.import_bee
-            st.window_bee = None  # with an ISP a dynamic window lives one period
+            if st.window_bee is not None:  # with an ISP a dynamic window lives one period
+                st.window_bee = None
+                out += self._to_card(st, window_update_segment(c.NO_LIMIT))  # lift it (R6.10)
             rate = table.rate_pktps(st.export_bee)
             if rate != st.rate_pktps:
                 st.rate_pktps = rate

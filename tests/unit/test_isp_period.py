@@ -16,6 +16,7 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 from eip.isp.isp import EnergyIsp, IspPeriod
 from eip.isp.model import IspError, NodalInjections, OpfResult, StaticLimits
 from eip.protocol.codec import decode_frame
+from eip.protocol.constants import ETCP_WUP, NO_LIMIT
 from eip.protocol.model import StaticLimitNotice
 from eip.sdn import pipeline as pl
 from eip.sdn.controller import K_IMPORT
@@ -303,6 +304,15 @@ def test_dynamic_windows_at_each_poll_change_the_meter_when_they_move_more_than_
     assert ctl.status()["cards"][a.name]["window_bee"] is None
     assert any(m.meter_id == ctl.topo.card_meter(0) for _, m in meter_mods(out))
     assert b.name in ctl.status()["cards"]
+    # ... and the card is told so: a WUP that lifts its window (R6.10), to it alone
+    wups = [
+        (po.actions[0].port, pkt.payload.window)
+        for _, po in out
+        if isinstance(po, parser.OFPPacketOut)
+        for _, _, pkt in [decode_frame(po.data)]
+        if getattr(pkt.payload, "flags", 0) & ETCP_WUP
+    ]
+    assert wups == [(a.port, NO_LIMIT)]
 
 
 def test_the_isp_gets_no_more_export_than_the_meter_can_pass():
