@@ -130,7 +130,8 @@ class Emulation:
         self.wait_listening()
         self.timings["controller_s"] = time.perf_counter() - t0
         self.net = EnergyNetwork(self.topo, controller=("127.0.0.1", self.port),
-                                 state_root=self.state_root, start_cards=False)  # fmt: skip
+                                 state_root=self.state_root, start_cards=False,
+                                 card_args=self.card_args)  # fmt: skip
         if server_peer is not None:
             self.net.extra_peers.append(server_peer)
         self.net.start()

@@ -31,12 +31,10 @@ TIME_SCALE = 5.0  # emulated seconds per wall second
 def emulation(tmp_path):
     topo = VppLansTopo(2, 2)
     limits = default_limits(plan_from_topo(topo), period_s=60.0, quantum_bee=10)
-    emu = Emulation(topo, tmp_path, limits=limits, start_cards=False)
+    emu = Emulation(topo, tmp_path, limits=limits, card_args=("--time-scale", str(TIME_SCALE)))
     try:
         with emu:
-            # Emulation(card_args=...) does not reach the network's cards yet: set them here.
-            emu.net.card_args = ("--time-scale", str(TIME_SCALE))
-            emu.net.launch_cards()
+            assert emu.net.card_args == ("--time-scale", str(TIME_SCALE))
             yield emu
     except Exception:
         if emu.net is not None:
