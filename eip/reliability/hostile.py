@@ -22,6 +22,7 @@ from eip.card.harness import wait_for
 SPOOF = r"""
 import socket, sys
 from eip.protocol import codec
+from eip.protocol.messages import segment_dscp
 from eip.protocol.model import Bee, EnergyIp, EnergyTcp, Packet
 iface, src_mac, dst_mac, src_ip, dst_ip, n = sys.argv[1:6] + [int(sys.argv[6])]
 pkt = Packet(src_ip, dst_ip, EnergyIp(1, 0, src_mac, 0, 0),
@@ -129,7 +130,8 @@ while time.monotonic() < end and conn.state != "CLOSED":
             seg = e.seg
             types = {r.bee_type for r in seg.records if type(r) is Bee}
             etype = types.pop() if len(types) == 1 else 0
-            pkt = Packet(my_ip, peer_ip, EnergyIp(etype, 0, my_mac, 0, 0), seg)
+            pkt = Packet(my_ip, peer_ip, EnergyIp(etype, 0, my_mac, 0, 0), seg,
+                         dscp=segment_dscp(seg, 8))
             s.sendto(codec.encode_transport(pkt), (peer_ip, 0)); sent += 1
     effects = []
     r, _, _ = select.select([s], [], [], 0.05)

@@ -3,6 +3,7 @@
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.checksum import internet_checksum
+from eip.protocol.messages import segment_dscp
 from eip.protocol.model import (
     Bee,
     EnergyIp,
@@ -51,12 +52,13 @@ def data_packet(*records, energy_type=None, **seg_kw) -> Packet:
         records=tuple(records),
     )
     seg.update(seg_kw)
+    tcp = EnergyTcp(**seg)
     return Packet(
         "10.1.0.11",
         "10.2.0.21",
         EnergyIp(energy_type, 0, MAC_PV, 3, 5, 5000),
-        EnergyTcp(**seg),
-        dscp=8,
+        tcp,
+        dscp=segment_dscp(tcp, c.PRIORITY_CLASSES[1]),  # R3.3: BEE or not, class 1
     )
 
 
