@@ -41,7 +41,7 @@ MAX_BEES_PER_SEGMENT = (
     1  # a fixed BEE quantum per data segment: packet rate is power (docs/card.md)
 )
 CWND_INITIAL = 32  # segments in flight before the first acknowledgment
-CWND_MIN = 16  # after a timeout
+CWND_MIN = 1  # after a timeout: one segment (its range signed), as TCP's loss window (RFC 5681)
 CWND_MAX = 4096
 SIG_EVERY_SEGMENTS = 16  # a delivery record is closed at least every 16 data segments
 MAX_RCPTS_PER_ACK = 18  # 18 x 76 bytes fit the 1432-byte payload of an option-less segment

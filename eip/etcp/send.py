@@ -133,7 +133,7 @@ class SenderHalf:
             self._cwnd = min(CWND_MAX, self._cwnd + acked / self._cwnd)
 
     def _shrink_cwnd(self) -> None:
-        self._ssthresh = max(self._cwnd / 2, CWND_MIN)
+        self._ssthresh = max(self._cwnd / 2, 2.0)
         self._cwnd = float(CWND_MIN)
 
     def _pump(self, now) -> list:

@@ -32,6 +32,9 @@ class Link:
     corrupt: float = 0.0
     delay_s: float = 0.005
     spread_s: float = 0.02
+    # A policer on the sender's data segments, as an OVS pktps meter with a burst: 0 = none.
+    police_pktps: float = 0.0
+    police_burst: int = 0
 
 
 @dataclass
@@ -187,6 +190,9 @@ class Sim:
             seg = codec.decode(codec.encode(pkt)).payload
         link, rng = self.link, self.rng
         self.link_stats["sent"] += 1
+        if link.police_pktps and node is self.sender and n and not self._police(link):
+            self.link_stats["policed"] = self.link_stats.get("policed", 0) + 1
+            return
         if rng.random() < link.loss:
             self.link_stats["lost"] += 1
             return
@@ -200,6 +206,14 @@ class Sim:
             if rng.random() < link.reorder:
                 d += rng.random() * link.spread_s
             self._push(self.t + d, ("seg", dst_ip, seg, src_ip))
+
+    def _police(self, link: Link) -> bool:
+        """Token bucket of the policer: True if this packet passes."""
+        last, tokens = getattr(self, "_police_state", (self.t, float(link.police_burst)))
+        tokens = min(float(link.police_burst), tokens + (self.t - last) * link.police_pktps)
+        passed = tokens >= 1.0
+        self._police_state = (self.t, tokens - 1.0 if passed else tokens)
+        return passed
 
     # --------------------------------------------------------------------- nodes
     def crash(self, node: Node) -> None:

@@ -72,6 +72,19 @@ def test_10000_bee_lossy_link(kind, seed):
     assert sim.receiver.conn.stats["duplicates"] > 0
 
 
+@pytest.mark.parametrize("kind", ["offer", "request"])
+def test_a_policer_smaller_than_the_flight_does_not_lock_the_transfer_out(kind):
+    """A card meter of 56 pktps with a burst of 14 (an OVS meter, docs/controller.md) and a flight of
+    more segments: after a timeout the sender resends fewer than the burst, each range signed, so the
+    receiver credits and the transfer finishes (with 16 segments after a timeout, the last two, one of
+    them the signature, were dropped every round until the transfer timed out)."""
+    sim = Sim(seed=7, link=Link(police_pktps=56, police_burst=14), window_a=100_000, window_b=100_000)
+    (offer if kind == "offer" else request)(sim, quantity=2_160, quantum=10)
+    sim.run(until=600)
+    assert_exactly_once(sim, 2_160)
+    assert sim.link_stats["policed"] > 0
+
+
 def test_request_grants_less_than_asked():
     sim = Sim(seed=5)
     request(sim, quantity=800, quantum=10)
