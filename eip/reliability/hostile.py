@@ -22,7 +22,6 @@ from eip.card.harness import wait_for
 SPOOF = r"""
 import socket, sys
 from eip.protocol import codec
-from eip.protocol.messages import segment_dscp
 from eip.protocol.model import Bee, EnergyIp, EnergyTcp, Packet
 iface, src_mac, dst_mac, src_ip, dst_ip, n = sys.argv[1:6] + [int(sys.argv[6])]
 pkt = Packet(src_ip, dst_ip, EnergyIp(1, 0, src_mac, 0, 0),
@@ -111,6 +110,7 @@ from eip.etcp.connection import Connection
 from eip.etcp.keys import CardKey
 from eip.etcp.model import Endpoint, Send
 from eip.protocol import codec
+from eip.protocol.messages import segment_dscp
 from eip.protocol.model import Bee, EnergyIp, Packet
 my_ip, my_mac, peer_ip, peer_mac, peer_key, qty = sys.argv[1:6] + [int(sys.argv[6])]
 forger = CardKey.generate()  # not the key the receiver knows for my_mac
