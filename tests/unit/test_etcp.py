@@ -78,7 +78,9 @@ def test_a_policer_smaller_than_the_flight_does_not_lock_the_transfer_out(kind):
     more segments: after a timeout the sender resends fewer than the burst, each range signed, so the
     receiver credits and the transfer finishes (with 16 segments after a timeout, the last two, one of
     them the signature, were dropped every round until the transfer timed out)."""
-    sim = Sim(seed=7, link=Link(police_pktps=56, police_burst=14), window_a=100_000, window_b=100_000)
+    sim = Sim(
+        seed=7, link=Link(police_pktps=56, police_burst=14), window_a=100_000, window_b=100_000
+    )
     (offer if kind == "offer" else request)(sim, quantity=2_160, quantum=10)
     sim.run(until=600)
     assert_exactly_once(sim, 2_160)
