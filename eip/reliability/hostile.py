@@ -130,8 +130,9 @@ while time.monotonic() < end and conn.state != "CLOSED":
             seg = e.seg
             types = {r.bee_type for r in seg.records if type(r) is Bee}
             etype = types.pop() if len(types) == 1 else 0
-            pkt = Packet(my_ip, peer_ip, EnergyIp(etype, 0, my_mac, 0, 0), seg,
-                         dscp=segment_dscp(seg, 8))
+            pkt = Packet(my_ip, peer_ip, EnergyIp(etype, 0, my_mac, 0, 0), seg)
+            # the kernel writes the IPv4 header: marked as a card marks it (R3.3), else R3.6 drops it
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, segment_dscp(seg, 8) << 2)
             s.sendto(codec.encode_transport(pkt), (peer_ip, 0)); sent += 1
     effects = []
     r, _, _ = select.select([s], [], [], 0.05)
