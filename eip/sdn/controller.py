@@ -17,7 +17,7 @@ from eip.net.plan import NetworkPlan, SwitchNode
 from eip.protocol import constants as c
 from eip.protocol.codec import decode_frame, encode_frame
 from eip.protocol.messages import window_update_segment
-from eip.protocol.model import EnergyIp, LimitExceeded, Packet, StaticLimitNotice, Unreachable
+from eip.protocol.model import EnergyIp, Packet, StaticLimitNotice
 from eip.protocol.path import error_for
 from eip.sdn import ofmsg
 from eip.sdn import pipeline as pl
@@ -25,7 +25,15 @@ from eip.sdn.isp_link import DYNAMIC_CHANGE, IspLink, window_moved
 from eip.sdn.limits import LimitTable
 from eip.sdn.pipeline import K_IMPORT, PRI_IMPORT
 from eip.sdn.sden_punt import SDEN_RATE_PKTPS, SdenPunt
-from eip.sdn.usage import MARGIN_POLLS, CardState, burst_packets, quota_used_up
+from eip.sdn.usage import (
+    MARGIN_POLLS,
+    CardState,
+    burst_packets,
+    import_used_up,
+    punt_error,
+    quota_used_up,
+    switch_drops,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +188,9 @@ class EnergyController:
         if self.isp is not None:
             flows += [pl.import_flow(c, self.cards[c.mac.lower()].no) for c in topo.cards_on[sw]]
         flows += [pl.unregistered_port_flow(topo, sw, p) for p in sorted(self.extra_ports[sw])]
-        flows += [
-            pl.quota_block_flow(topo, st.card)
-            for st in self.cards.values()
-            if st.blocked and st.card.switch == sw
-        ]
+        mine = [st for st in self.cards.values() if st.card.switch == sw]
+        flows += [pl.quota_block_flow(topo, st.card) for st in mine if st.blocked]
+        flows += [pl.import_block_flow(topo, st.card) for st in mine if st.import_blocked]
         for vpp in sorted(self.islanded):
             r = self.plan.router_of(vpp)
             flows += [f for s, f in pl.island_flows(topo, r, vpp in self.vpp_limited) if s == sw]
@@ -292,7 +298,8 @@ class EnergyController:
         if self.isp_link is not None:
             self.isp_link.period_t0 = now
         for dpid in sorted(self.up):
-            out.append((dpid, ofmsg.flow_delete(cookie=pl.K_QUOTA << 56, cookie_mask=pl.KIND_MASK)))
+            for kind in (pl.K_QUOTA, pl.K_IMPORT_BLOCK):
+                out.append((dpid, ofmsg.flow_delete(cookie=kind << 56, cookie_mask=pl.KIND_MASK)))
         for st in self.cards.values():
             st.start_period()
             out += self._notice(st)
@@ -331,13 +338,26 @@ class EnergyController:
             elif kind == K_IMPORT and a in by_no:
                 by_no[a].import_packets += delta
                 by_no[a].import_total_packets += delta
+                by_no[a].import_last_packets = delta
             elif kind in (pl.K_SPOOF, pl.K_UNREG):
                 key = (s.name, b, kind)
                 self.drops[key] = self.drops.get(key, 0) + delta
         out = []
         for card in self.topo.cards_on[s.name]:
             out += self._check_quota(self.cards[card.mac.lower()])
+            if self.isp is not None:  # the import rules exist with an ISP only
+                out += self._check_import(self.cards[card.mac.lower()])
         return out
+
+    def _check_import(self, st: CardState) -> list:
+        """Block the BEE coming in to a card whose static import limit of the period is used up."""
+        if not import_used_up(st, self.limits.quantum_bee):
+            return []
+        st.import_blocked = True
+        st.import_blocks += 1
+        log.info("card %s: import limit %d BEE used up, blocked", st.card.name, st.import_bee)
+        dpid = self._dpid(st.card.switch)
+        return [(dpid, pl.import_block_flow(self.topo, st.card))] if dpid in self.up else []
 
     def _check_quota(self, st: CardState) -> list:
         if not quota_used_up(st, self.limits.quantum_bee, self.poll_s):
@@ -428,7 +448,7 @@ class EnergyController:
             answered = self.sden_punt.packet_in(data, now)
             if answered is not None:
                 return answered
-        error = self._error_for(s.name, in_port, dst_mac, src_mac)
+        error = punt_error(self.cards, self.islanded, self.plan, s.name, in_port, dst_mac, src_mac)
         if error is None:
             log.info("unexpected packet-in on %s:%s from %s", s.name, in_port, src_mac)
             return []
@@ -445,18 +465,6 @@ class EnergyController:
             return []
         return [(dpid, ofmsg.packet_out(frame, in_port))]
 
-    def _error_for(self, sw: str, in_port: int, dst_mac: str, src_mac: str):
-        st = self.cards.get(src_mac)
-        if st is not None and st.blocked and st.card.switch == sw and st.card.port == in_port:
-            return LimitExceeded(c.EXCEEDED_QUOTA, st.export_bee)
-        for vpp in self.islanded:
-            r = self.plan.router_of(vpp)
-            if (r.lan.switch == sw and dst_mac == r.lan.mac.lower()) or (
-                r.wan is not None and r.wan.switch == sw and dst_mac == r.wan.mac.lower()
-            ):
-                return Unreachable(c.UNREACH_ISLANDED)
-        return None
-
     # ------------------------------------------------------------------------------------ status
 
     def status(self) -> dict:
@@ -465,19 +473,10 @@ class EnergyController:
         cards = {st.card.name: st.status(q) for st in self.cards.values()}
         switches = {}
         for s in self.plan.switches:
-            spoofed = {
-                str(p): n
-                for (sw, p, k), n in sorted(self.drops.items())
-                if sw == s.name and k == pl.K_SPOOF
-            }
-            unreg = {
-                str(p): n
-                for (sw, p, k), n in sorted(self.drops.items())
-                if sw == s.name and k == pl.K_UNREG
-            }
             switches[s.name] = {
-                "dpid": s.dpid, "up": s.dpid in self.up, "dropped_spoofed": spoofed,
-                "dropped_unregistered": unreg,
+                "dpid": s.dpid, "up": s.dpid in self.up,
+                "dropped_spoofed": switch_drops(self.drops, s.name, pl.K_SPOOF),
+                "dropped_unregistered": switch_drops(self.drops, s.name, pl.K_UNREG),
             }  # fmt: skip
         out = {
             "period": self.period, "period_s": self.limits.period_s, "quantum_bee": q,

@@ -47,10 +47,13 @@ PRI_L2, PRI_ARP_FLOOD, PRI_UPLINK, PRI_ISLAND_PUNT, PRI_ISLAND_LAN = 100, 150, 2
 # punt rule just above that.
 PRI_IMPORT = PRI_L2 + 1
 PRI_SDEN = PRI_IMPORT + 1
+# A card whose static import limit of the period is used up: its metered protocol 253 goes to the
+# controller (which answers the sender LimitExceeded static), above the import and server rules.
+PRI_IMPORT_BLOCK = PRI_SDEN + 1
 
 # Cookie kinds (bits 56..63); COUNTED marks the rules whose packet counts the controller polls.
 COUNTED = 0x80 << 56
-K_BASE, K_ALLOW, K_ISLAND, K_QUOTA, K_UNMETERED = 0x01, 0x02, 0x03, 0x04, 0x05
+K_BASE, K_ALLOW, K_ISLAND, K_QUOTA, K_UNMETERED, K_IMPORT_BLOCK = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 K_ACCT, K_SPOOF, K_UNREG, K_IMPORT = 0x81, 0x82, 0x83, 0x84
 KIND_MASK = 0xFF << 56
 
@@ -298,6 +301,17 @@ def import_flow(c: CardNode, n: int):
     return ofmsg.flow_add(
         T_FORWARD, PRI_IMPORT, {"eth_dst": c.mac.lower(), **P253, **METERED},
         actions=[ofmsg.output(c.port)], cookie=cookie(K_IMPORT, n),
+    )  # fmt: skip
+
+
+def import_block_flow(topo: Topology, c: CardNode):
+    """Above card c's import rule: its metered protocol 253 (BEE coming in) goes to the controller
+    through the punt meter; its no-BEE datagrams (SYN-ACKs, ACKs, fills) still reach it."""
+    n = topo.card_index[c.mac.lower()]
+    return ofmsg.flow_add(
+        T_FORWARD, PRI_IMPORT_BLOCK, {"eth_dst": c.mac.lower(), **P253, **METERED},
+        actions=[ofmsg.output(ofmsg.CONTROLLER)], meter_id=topo.punt_meter,
+        cookie=cookie(K_IMPORT_BLOCK, n),
     )  # fmt: skip
 
 

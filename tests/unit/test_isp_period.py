@@ -15,11 +15,12 @@ from os_ken.ofproto import ofproto_v1_3_parser as parser
 
 from eip.isp.isp import EnergyIsp, IspPeriod
 from eip.isp.model import IspError, NodalInjections, OpfResult, StaticLimits
-from eip.protocol.codec import decode_frame
-from eip.protocol.constants import ETCP_WUP, NO_LIMIT
-from eip.protocol.model import StaticLimitNotice
+from eip.protocol.codec import decode_frame, encode_frame
+from eip.protocol.constants import ETCP_ACK, ETCP_WUP, EXCEEDED_STATIC, NO_LIMIT
+from eip.protocol.messages import segment_dscp
+from eip.protocol.model import EnergyIp, EnergyTcp, Packet, StaticLimitNotice
 from eip.sdn import pipeline as pl
-from eip.sdn.controller import K_IMPORT
+from eip.sdn.controller import K_IMPORT, MARGIN_POLLS
 from tests.unit.test_sdn_support import QUANTUM, deliver, e_frame, make_plan, started
 
 PERIOD_S = 60.0
@@ -386,3 +387,39 @@ def test_real_grid_fail_safe_on_an_impossible_load(four_node, caplog):
     table = isp.limit_table()
     for mac, bee in good.limits.card_export_bee.items():
         assert table.card(mac).export_bee == bee
+
+
+def test_a_card_whose_import_limit_is_used_up_gets_no_more_bee_and_its_sender_is_told():
+    """The import rule counts what a card receives; at its static import limit (less the margin of
+    MARGIN_POLLS polls at the last poll's rate) its incoming BEE goes to the controller, which
+    answers the sender LimitExceeded static with the limit; ACKs still reach it; a new period lifts it."""
+    ctl, f, _ = isp_controller(NoDynamic)
+    a, b = ctl.plan.cards[0], ctl.plan.cards[1]  # same switch s1
+    sb = ctl.cards[b.mac]
+    sb.import_bee = 40 * QUANTUM  # a small limit, so the test sends few packets
+    frame = e_frame(a.mac, b.mac, a.ip, b.ip)
+    passed, t = 0, 0.0
+    while not sb.import_blocked and t < 30:
+        for _ in range(5):
+            passed += f["s1"].lookup(a.port, frame, t) == (b.port,)
+        t += 0.5
+        poll_all(ctl, f, t)
+    assert sb.import_blocked and sb.import_blocks == 1
+    assert (
+        40 - 5 * MARGIN_POLLS <= passed <= 40
+    )  # blocked within the margin, never beyond the limit
+    assert f["s1"].lookup(a.port, frame, t) == ("controller",)
+    ((dpid, po),) = ctl.packet_in(1, a.port, frame, t)
+    assert dpid == 1
+    _, _, pkt = decode_frame(po.data)
+    assert po.actions[0].port == a.port and pkt.dst == a.ip
+    assert pkt.payload.code == EXCEEDED_STATIC and pkt.payload.limit == 40 * QUANTUM
+    # a's no-BEE datagrams (its SYN, FIN, ACKs) still reach b, and b's acks reach a
+    for src, dst in ((a, b), (b, a)):
+        ack = EnergyTcp(10, 49152, 1, 5, ETCP_ACK, 1000)
+        pkt = Packet(src.ip, dst.ip, EnergyIp(0, 0, src.mac), ack, dscp=segment_dscp(ack, 8))
+        assert f["s1"].lookup(src.port, encode_frame(pkt, src.mac, dst.mac), t) == (dst.port,)
+    assert ctl.status()["cards"][b.name]["import_blocked"]
+    deliver(f, ctl.tick(PERIOD_S))
+    assert not sb.import_blocked
+    assert f["s1"].lookup(a.port, frame, PERIOD_S + 1) == (b.port,)
