@@ -18,6 +18,8 @@ OPS = {
     "ask": "ask to receive: peer=PEER quantity=N [bee_type priority wait]",
     "transfer": "offer and wait until it is done: to=PEER quantity=N [power_bee_per_s start_s end_s]",
     "wait": "wait until a transfer closes: transfer_id=ID [timeout]",
+    "cancel": "end an open transfer now (RST, reason cancelled); what was delivered stays: "
+    "transfer_id=ID",
     "order": "BEE pool order: side=send|ask quantity=N price_micro_per_kbee=P [pool=IP bee_type "
     "power_bee_per_s or pace=frame]",
     "orders": "this card's pool orders and their fills",

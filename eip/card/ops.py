@@ -225,6 +225,13 @@ class ControlOps:
             if info is not None:
                 return [Answer(client, True, self._transfer_result(tid, info.close_reason))]
             return [Answer(client, False, f"unknown transfer {tid!r}")]
+        if op == "cancel":  # e.g. a trade whose period is over: what was delivered stays
+            tid = str(req.get("transfer_id", ""))
+            conn = self.by_id.get(tid)
+            if conn is None:
+                return [Answer(client, False, f"no open transfer {tid!r}")]
+            self._run(conn, conn.close(now))
+            return [Answer(client, True, {"cancelled": tid})]
         if op == "stop":
             return [Answer(client, True, {"stopping": self.config.name}), Stop()]
         return []

@@ -281,12 +281,15 @@ class Connection(SenderHalf, ReceiverHalf):
         return []
 
     def close(self, now) -> list:
-        """Finish (FIN once every range is acknowledged) or abort (RST, reason 10 cancelled)."""
+        """Finish (FIN once every range is acknowledged) or cancel (RST, reason 10 cancelled; a
+        sender first has what is in flight acknowledged, so both ledgers book the same BEE)."""
         self._now = now
         if self.state in (CLOSED, TIME_WAIT, FIN_WAIT, LAST_ACK):
             return []
-        if self.role == "send" and self.state == ESTABLISHED and self._snd_una >= self._total:
-            return self._start_fin(now)
+        if self.role == "send" and self.state == ESTABLISHED:
+            if self._snd_una >= self._total:
+                return self._start_fin(now)
+            return self._cancel_sender(now)
         rst = self._rst(RejectOption(REJECT_CANCELLED, 0))
         return [self._send(rst), *self._closed("cancelled")]
 

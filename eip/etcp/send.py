@@ -19,6 +19,7 @@ from eip.etcp.base import (
     ESTABLISHED,
     FIN_WAIT,
     MAX_BEES_PER_SEGMENT,
+    REJECT_CANCELLED,
     SIG_EVERY_SEGMENTS,
     TIME_WAIT,
     TIME_WAIT_S,
@@ -26,7 +27,7 @@ from eip.etcp.base import (
 from eip.etcp.model import Delivery, Event, Persist
 from eip.etcp.window import TokenBucket, pace_rate, usable_window, window_limit
 from eip.protocol import constants as c
-from eip.protocol.model import Bee, EnergyTcp, Receipt, Signature
+from eip.protocol.model import Bee, EnergyTcp, Receipt, RejectOption, Signature
 from eip.protocol.seq import SEQ_MOD, seq_add, seq_sub
 from eip.protocol.signing import bee_record_bytes, delivery_message, receipt_message
 
@@ -61,6 +62,7 @@ class SenderHalf:
         self._total = quantity
         self._quantum = quantum
         self._bee_cache: dict[int, tuple[Bee, bytes]] = {}
+        self._cancel_at: int | None = None  # cancelled: nothing new past it, RST once it is acked
 
     # ------------------------------------------------------------------ the plan
     def _bee(self, q: int) -> tuple[Bee, bytes]:
@@ -152,6 +154,8 @@ class SenderHalf:
             bucket.refill(now)
         self._release_at = None
         paced = False  # stopped because the bucket is short of the next record's BEE
+        if self._cancel_at is not None:
+            total = self._cancel_at  # cancelled: only what is already in flight, again if lost
         while self._snd_nxt < total:
             start = pos = self._snd_nxt
             stop = self._align if pos < self._align <= total else total
@@ -275,7 +279,23 @@ class SenderHalf:
             self._retries = 0  # a window probe was answered: the peer is alive
         if self._snd_una >= self._total:
             return out + self._start_fin(now)
+        if self._cancel_at is not None and self._snd_una >= self._cancel_at:
+            return out + self._abort_cancelled()
         return out + self._pump(now)  # sends what the (maybe larger) window allows; arms the timer
+
+    def _cancel_sender(self, now) -> list:
+        """Stop sending new BEE; what is in flight is still acknowledged (so both ledgers book it),
+        then RST reason cancelled. Nothing in flight: the RST at once."""
+        if self._snd_una >= self._snd_max:
+            return self._abort_cancelled()
+        self._cancel_at = self._snd_max  # a flight always ends on a signed range
+        return []
+
+    def _abort_cancelled(self) -> list:
+        return [
+            self._send(self._rst(RejectOption(REJECT_CANCELLED, 0))),
+            *self._closed("cancelled"),
+        ]
 
     def _take_receipts(self, now, seg: EnergyTcp, out: list) -> bool:
         ds, total = self._data_start, self._total

@@ -201,3 +201,19 @@ def test_a_sender_resumes_after_a_crash_and_nothing_is_credited_twice(tmp_path):
         bench.nodes["a"].config.ledger_path, "debit")))[0]).state == "closed"  # fmt: skip
     assert bench.nodes["a"].ledger.verify().ok and bench.nodes["b"].ledger.verify().ok
     bench.close()
+
+
+def test_cancel_ends_an_open_transfer_and_keeps_what_was_delivered(tmp_path):
+    bench = Bench(tmp_path)
+    bench.control("a", "c1", op="offer", to="b", quantity=1000, power_bee_per_s=100)
+    tid = bench.answers["c1"].payload["transfer_id"]
+    bench.run(until=lambda: bench.now > 103.0)  # about 300 BEE at 100 BEE/s
+    bench.control("a", "c2", op="cancel", transfer_id=tid)
+    assert bench.answers["c2"].ok and bench.answers["c2"].payload == {"cancelled": tid}
+    bench.run()
+    assert not bench.nodes["a"].by_id and not bench.nodes["b"].by_id
+    assert 100 <= bench.debited("a") == bench.credited("b") < 1000
+    bench.control("a", "c3", op="wait", transfer_id=tid)
+    assert bench.answers["c3"].payload["reason"] == "cancelled"
+    bench.control("a", "c4", op="cancel", transfer_id=tid)  # closed: a clear error
+    assert not bench.answers["c4"].ok and tid in bench.answers["c4"].payload
