@@ -32,6 +32,11 @@ KEY = {
         ("accepted", lambda v: v == 6),
     ],
     "cigre_lv_vpp.yaml": [("ledgers.debits_equal_credits", lambda v: v is True)],
+    "grid_limits.yaml": [
+        ("runs.measure_only.max_line_loading_percent", lambda v: v > 100),
+        ("runs.enforced.max_line_loading_percent", lambda v: v < 105),
+        ("enforcement.overload_removed", lambda v: v is True),
+    ],
 }
 
 
@@ -41,9 +46,9 @@ def _get(tree: dict, path: str):
     return tree
 
 
-def test_all_four_scenarios_are_shipped():
+def test_all_five_scenarios_are_shipped():
     assert {"four_node_day.yaml", "thesis_households.yaml", "sden_slicing.yaml",
-            "cigre_lv_vpp.yaml"} <= set(SCENARIOS)  # fmt: skip
+            "cigre_lv_vpp.yaml", "grid_limits.yaml"} <= set(SCENARIOS)  # fmt: skip
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
