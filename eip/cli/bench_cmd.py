@@ -39,6 +39,11 @@ def register(subparsers) -> None:
         help="orders sent end to end through an emulated network (root; 0 to skip)",
     )  # fmt: skip
     m.set_defaults(func=run_market)
+    lp = sub.add_parser("loop", help="closed-loop periods: ISP enforcing vs measuring only (root)")
+    lp.add_argument("--periods", type=int, default=3, help="periods traded per run (default 3)")
+    lp.add_argument("--period-s", type=float, default=10.0, help="wall s per period (default 10)")
+    lp.add_argument("--json", action="store_true", help="print JSON")
+    lp.set_defaults(func=run_loop)
     r = sub.add_parser("reliability", help="fuzzing, faults, hostile cards and load (root for all)")
     r.add_argument("--fuzz", type=int, default=1_000_000, help="packets to fuzz (default 1000000)")
     r.add_argument("--quick", action="store_true", help="small fuzz and load (no 1M-packet goal)")
@@ -105,3 +110,9 @@ def run_reliability(args: argparse.Namespace) -> int:
     sizes = tuple(int(n) for n in args.sizes.split(",") if n.strip())
     total = min(args.fuzz, 20_000) if args.quick and args.fuzz == 1_000_000 else args.fuzz
     return _print(run(total, args.quick, sizes), args.json)
+
+
+def run_loop(args: argparse.Namespace) -> int:
+    from eip.bench.loop import run
+
+    return _print(run(args.periods, args.period_s), args.json)

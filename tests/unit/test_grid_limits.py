@@ -79,3 +79,32 @@ def test_figures_come_from_the_measured_counts():
     assert half["max_line_loading_percent"] < full["max_line_loading_percent"]
     assert half["limit_exceeded_events"] == 2 and half["import_blocks"] == 1
     assert half["one_segment_kw"] == pytest.approx(3.6)  # 10 BEE x 3.6 / 10 s
+
+
+def test_bench_loop_figures_are_per_period_and_against_the_deadline():
+    from eip.bench.loop import figures
+
+    run = run_of(9, 1.0) | {
+        "timeline": [
+            {
+                "period": 9,
+                "open_s": 0.1,
+                "done_s": 8.5,
+                "cancelled": False,
+                "controller_cpu_s": 1.2,
+            },
+            {
+                "period": 10,
+                "open_s": 0.1,
+                "done_s": 9.5,
+                "cancelled": True,
+                "controller_cpu_s": 0.8,
+            },
+        ]
+    }
+    f = figures(run, PERIOD_S)
+    assert f["slowest_period_s"] == 9.5 and f["slowest_over_deadline"] == 0.95
+    assert f["controller_cpu_s_per_period"] == 1.0
+    delivered = sum(t["delivered_bee"] for t in run["trades"])
+    assert f["bee_per_s"] == round(delivered / 20.0, 1)
+    assert f["packets_per_s"] == round(delivered / 10 / 20.0, 1)

@@ -38,11 +38,16 @@ def mode_metrics(run: dict, grid, period_s: float) -> dict:
     planned = planned_flows(run["trades"], grid, period_s)
     one_segment_kw = run["quantum_bee"] * 3.6 / period_s
     per_period = []
+    timeline = {r["period"]: r for r in run.get("timeline", [])}
     for p in run["periods"]:
         trades = [t for t in run["trades"] if t["period"] == p]
         f, ref = flows.get(p), planned.get(p)
+        when = timeline.get(p, {})
         per_period.append({
             "period": p,
+            "trades_closed_after_s": when.get("done_s"),
+            "trades_cancelled": when.get("cancelled"),
+            "controller_cpu_s": when.get("controller_cpu_s"),
             "planned_bee": sum(t["planned_bee"] for t in trades),
             "delivered_bee": sum(t["delivered_bee"] for t in trades),
             "measured": None if f is None else {

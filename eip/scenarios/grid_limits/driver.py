@@ -1,8 +1,8 @@
 """One run of the grid-limits scenario on the emulated four-node network, enforcing or measuring only.
 
 At each boundary of the ISP's clock the driver opens the period's trades (`plan.trades_for`) as
-offers paced at their power over `pace_share` of the period, and cancels what is still open at
-`cancel_share` of it: a trade for a period ends with the period (what was delivered stays in both
+offers paced at their power over `pace_share` of the period, watches them close, and cancels what is
+still open at `cancel_share` of it: a trade for a period ends with the period (what was delivered stays in both
 ledgers). Everything reported comes from the run: the transfers' results and ledgers, the cards'
 events (limit-exceeded, window updates), the controller's counters and the ISP's per-period records.
 """
@@ -13,6 +13,7 @@ import time
 
 from eip.card.harness import wait_for
 from eip.errors import EipError
+from eip.proc import cpu_s
 from eip.reliability.faults import settled_books
 from eip.scenarios.base import RunContext
 from eip.scenarios.grid_limits.plan import trades_for
@@ -61,6 +62,23 @@ def cancel_open(emu, rows: list[dict]) -> None:
             emu.net.card(r["seller"], timeout=30).call("cancel", transfer_id=r["transfer_id"])
 
 
+def wait_closed(emu, rows: list[dict], deadline: float) -> float | None:
+    """Poll the sellers until none of `rows` is open (the monotonic time then) or `deadline` (None)."""
+    open_ = {(r["seller"], r["transfer_id"]) for r in rows}
+    while open_ and time.monotonic() < deadline:
+        for seller in sorted({s for s, _ in open_}):
+            try:
+                st = emu.net.card(seller, timeout=30).call("status")
+            except EipError as exc:
+                log.warning("status of %s: %s", seller, exc)
+                continue
+            ids = {t["transfer_id"] for t in st.get("transfers", [])}
+            open_ = {(s, t) for s, t in open_ if s != seller or t in ids}
+        if open_:
+            time.sleep(0.1)
+    return None if open_ else time.monotonic()
+
+
 def finish(emu, rows: list[dict]) -> None:
     """Each trade's outcome from its seller: how it closed and the BEE delivered (both ledgers)."""
     for r in rows:
@@ -94,19 +112,30 @@ def run_mode(ctx: RunContext, enforce: bool, settings: dict, periods: int) -> di
     with ctx.emulation(FourNodeTopo(), isp=True, isp_enforce=enforce, period_s=period_s,
                        isp_first_period=settings["first_period"], pools=False,
                        sden=False) as emu:  # fmt: skip
+        pid = emu.controller.pid
         current = next_period(emu, None, 30)
         rows: list[dict] = []
         traded: list[int] = []
+        timeline: list[dict] = []  # per period: opening time, when its trades closed, CPU
         for k in range(periods):
             current = next_period(emu, current, 3 * period_s)
-            started = time.monotonic()
+            started, cpu_at = time.monotonic(), cpu_s(pid)
             batch = open_trades(emu, current, settings)
+            opened = time.monotonic()
+            done = wait_closed(emu, batch, started + settings["cancel_share"] * period_s)
+            if done is None:
+                cancel_open(emu, batch)
+            closed = done if done is not None else time.monotonic()
+            timeline.append({"period": current, "open_s": round(opened - started, 3),
+                             "done_s": round(closed - started, 3), "cancelled": done is None,
+                             "cpu_at": cpu_at})  # fmt: skip
             traded.append(current)
-            time.sleep(max(0.0, started + settings["cancel_share"] * period_s - time.monotonic()))
-            cancel_open(emu, batch)
             rows += batch
             ctx.progress(label, k + 1, periods)
         next_period(emu, current, 3 * period_s)  # the last period's counters are recorded
+        cpu_end = cpu_s(pid)
+        for row, nxt in zip(timeline, [*(r["cpu_at"] for r in timeline[1:]), cpu_end], strict=True):
+            row["controller_cpu_s"] = round(nxt - row.pop("cpu_at"), 3)  # boundary to boundary
         time.sleep(1.0)
         finish(emu, rows)
         books = settled_books(emu)
@@ -115,6 +144,7 @@ def run_mode(ctx: RunContext, enforce: bool, settings: dict, periods: int) -> di
         events = card_events(emu)
     return {
         "enforce": enforce, "periods": traded, "trades": rows, "books_ok": bool(books.get("ok")),
+        "timeline": timeline,
         "isp": summary, "events": events,
         "cards": {name: {k: c.get(k) for k in ("quota_blocks", "import_blocks", "exported_bee",
                                                "imported_bee")}
