@@ -42,6 +42,7 @@ def plot_line_loading(runs: dict, path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if not runs:
         raise ValueError("plot_line_loading needs at least one run")
@@ -83,6 +84,7 @@ def plot_line_loading(runs: dict, path) -> Path:
         n_over = sum(1 for _l, points, lim in s.values() for _t, p in points if p > lim)
         ax.set_title(f"{run}: {n_over} overloaded line-periods")
         ax.set_xlabel("period (index of the ISP's clock)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # periods are whole numbers
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel("loading (% of rating)")
