@@ -64,17 +64,22 @@ def static_routes(plan: NetworkPlan) -> dict[str, list[tuple[str, str]]]:
 
 
 def card_config(plan: NetworkPlan, name: str, state_dir: Path, keys: dict[str, str],
-                extra_peers=()) -> dict:  # fmt: skip
+                extra_peers=(), dns: tuple[str, int] | None = None,
+                static_peers: bool = True) -> dict:  # fmt: skip
     """A card's YAML settings: identity from the plan, peers = every other card with its public key
-    (plus `extra_peers`, e.g. the SDEN energy server)."""
+    (plus `extra_peers`, e.g. the SDEN energy server; with `static_peers=False` only those, the
+    cards then found through Energy DNS at `dns`)."""
     card = plan.card(name)
-    return {
+    cards = [{"name": p.name, "ip": p.ip, "mac": p.mac, "key": keys[p.name]}
+             for p in plan.cards if p.name != name and static_peers]  # fmt: skip
+    out = {
         "name": card.name, "kind": card.kind, "mac": card.mac, "state_dir": str(state_dir),
         "energy_ip": card.ip, "interface": f"{card.name}-eth0", "vpp": card.vpp,
-        "peers": [{"name": p.name, "ip": p.ip, "mac": p.mac, "key": keys[p.name]}
-                  for p in plan.cards if p.name != name] + list(extra_peers),
-        "vpp_subnets": dict(plan.lans),
+        "peers": cards + list(extra_peers), "vpp_subnets": dict(plan.lans),
     }  # fmt: skip
+    if dns is not None:
+        out["dns"] = f"{dns[0]}:{dns[1]}"
+    return out
 
 
 class EnergyNetwork:
@@ -96,6 +101,8 @@ class EnergyNetwork:
         self.extra_peers: list[
             dict
         ] = []  # peers every card knows besides the cards (e.g. the server)
+        self.dns: tuple[str, int] | None = None  # Energy DNS the cards use (eip.net.services)
+        self.static_peers = True  # False: a card's config lists no other card; it asks DNS
         self._plan = plan_from_topo(topo)
         self.card_timeout_s = card_timeout_s or max(30.0, 0.3 * len(self._plan.cards))
         self.net = None
@@ -185,7 +192,7 @@ class EnergyNetwork:
         for card in self._plan.cards:
             path = self.card_dir(card.name) / "card.yaml"
             settings = card_config(self._plan, card.name, self.card_dir(card.name), keys,
-                                   self.extra_peers)  # fmt: skip
+                                   self.extra_peers, self.dns, self.static_peers)  # fmt: skip
             path.write_text(yaml.safe_dump(settings, sort_keys=False))
             configs[card.name] = path
         for card in self._plan.cards:

@@ -21,6 +21,7 @@ import yaml
 from eip.errors import EipError
 from eip.net.build import EnergyNetwork
 from eip.net.plan import NetworkPlan, plan_from_topo
+from eip.net.services import start_dns, stop_process
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,14 @@ class Emulation:
                  start_cards: bool = True, card_args=(), isp: bool | None = None,
                  isp_first_period: int = 0, pools: bool = True, sden: bool = True,
                  sden_profile: str | Path | None = None, period_s: float | None = None,
-                 isp_enforce: bool = False):  # fmt: skip
+                 isp_enforce: bool = False, dns: bool = True,
+                 peers: str = "static"):  # fmt: skip
         """`isp`: run the controller with the Energy ISP (default: yes, unless a fixed `limits`
         table is given); `isp_enforce`: the ISP's limits go into the meters and quotas (else it
         measures and publishes only); `period_s`: wall seconds per period (the ISP's clock, which
-        starts with period `isp_first_period` when `start()` returns)."""
+        starts with period `isp_first_period` when `start()` returns); `dns`: Energy DNS on the
+        first router, every card registers there (eip.net.services); `peers="dns"`: the cards'
+        configs list no other card, so they find each other through DNS by name and MAC."""
         self.topo = topo
         self.state_root = Path(state_root)
         self.plan = plan_from_topo(topo)
@@ -74,6 +78,13 @@ class Emulation:
         self.sden_profile = sden_profile  # JSON profile: eip.sdn.sden_service.profile_server
         self.pool_procs: list = []
         self.card_args = tuple(card_args)
+        if peers not in ("static", "dns"):
+            raise EipError(f"peers must be 'static' or 'dns', got {peers!r}")
+        if peers == "dns" and not dns:
+            raise EipError("peers='dns' needs the emulation's Energy DNS (dns=True)")
+        self.dns = dns  # run Energy DNS on the first router; cards register and resolve there
+        self.peers = peers  # "dns": the cards' configs list no other card, they ask Energy DNS
+        self.dns_proc = None
         self.isp = isp  # run the controller with the Energy ISP (`eip controller --isp`)
         self.isp_first_period = isp_first_period
         self.controller: subprocess.Popen | None = None
@@ -135,6 +146,10 @@ class Emulation:
         if server_peer is not None:
             self.net.extra_peers.append(server_peer)
         self.net.start()
+        if self.dns and self.plan.routers:
+            self.dns_proc, self.net.dns = start_dns(self.net, self.plan, self.state_root)
+            self.net.static_peers = self.peers == "static"
+        self.timings["dns_s"] = time.perf_counter() - t0
         self.timings["network_s"] = time.perf_counter() - t0
         self.wait_switches()
         self.timings["flows_s"] = time.perf_counter() - t0
@@ -272,6 +287,8 @@ class Emulation:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         self.pool_procs = []
+        stop_process(self.dns_proc)
+        self.dns_proc = None
         if self.net is not None:
             self.net.stop()
             self.net = None
