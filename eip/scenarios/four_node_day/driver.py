@@ -104,6 +104,9 @@ def wire_summary(day, orders, periods, kwh_per_bee, carried: dict | None) -> dic
                 "green_certificates_wh": m["green_certificates_wh"],
                 "match": m["sent_bee"] == planned[n]["sent_bee"]
                 and m["received_bee"] == planned[n]["received_bee"],
+                "curtailed_bee": planned[n]["received_bee"] - m["received_bee"],
+                "beyond_plan": m["sent_bee"] > planned[n]["sent_bee"]
+                or m["received_bee"] > planned[n]["received_bee"],
             })  # fmt: skip
         cards[n] = row
     out = {
@@ -117,7 +120,11 @@ def wire_summary(day, orders, periods, kwh_per_bee, carried: dict | None) -> dic
     if carried:
         out.update({
             "wire_bee": sum(m["sent_bee"] for m in carried["measured"].values()),
+            "curtailed_bee": out["planned_bee"]
+            - sum(m["received_bee"] for m in carried["measured"].values()),
             "all_match": all(c["match"] for c in cards.values()),
+            "no_card_beyond_plan": not any(c["beyond_plan"] for c in cards.values()),
+            "all_filled": carried["fills_ok"] == len(orders),
             "fills_ok": carried["fills_ok"], "problems": carried["problems"],
             "startup_s": carried["startup_s"], "elapsed_s": carried["elapsed_s"],
         })  # fmt: skip

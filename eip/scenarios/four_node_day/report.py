@@ -65,16 +65,19 @@ def report(metrics: dict, ctx: RunContext) -> str:
     else:
         out += [f"Periods {w['periods']}, 1 BEE = {w['kwh_per_bee']} kWh, {w['orders']} trades "
                 f"({w['fills_ok']} filled in the WAN pool), {w['wire_bee']} BEE delivered in "
-                f"{w['elapsed_s']} s (network start {w['startup_s']} s). All cards match the plan: "
-                f"**{w['all_match']}**.", "",
+                f"{w['elapsed_s']} s (network start {w['startup_s']} s). Delivered "
+                f"{w['wire_bee']} of {w['planned_bee']} planned BEE: {w['curtailed_bee']} BEE held "
+                f"back by the network (the ISP's limits when it enforces them); every card as planned: "
+                f"**{w['all_match']}**; none beyond its plan: **{w['no_card_beyond_plan']}**.", "",
                 "| card | model sold kWh | model bought kWh | planned sent BEE | wire sent BEE | "
-                "planned received BEE | wire received BEE | planned CNY | ledger CNY |",
-                "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                "planned received BEE | wire received BEE | curtailed BEE | planned CNY | ledger CNY |",
+                "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for n, c in w["cards"].items():
             out.append(f"| {n} | {c['model_sold_kwh']:.1f} | {c['model_bought_kwh']:.1f} | "
                        f"{c['planned_sent_bee']} | {c['wire_sent_bee']} | "
                        f"{c['planned_received_bee']} | {c['wire_received_bee']} | "
-                       f"{c['planned_money_cny']:.3f} | {c['wire_money_cny']:.3f} |")  # fmt: skip
+                       f"{c['curtailed_bee']} | {c['planned_money_cny']:.3f} | "
+                       f"{c['wire_money_cny']:.3f} |")  # fmt: skip
         for p in w["problems"]:
             out.append(f"- problem: {p}")
     out += ["", *plots(metrics, ctx)]
