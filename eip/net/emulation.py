@@ -80,8 +80,8 @@ class Emulation:
         self.card_args = tuple(card_args)
         if peers not in ("static", "dns"):
             raise EipError(f"peers must be 'static' or 'dns', got {peers!r}")
-        if peers == "dns" and not dns:
-            raise EipError("peers='dns' needs the emulation's Energy DNS (dns=True)")
+        if peers == "dns" and not (dns and self.plan.routers):
+            raise EipError("peers='dns' needs the emulation's Energy DNS (dns=True, a VPP router)")
         self.dns = dns  # run Energy DNS on the first router; cards register and resolve there
         self.peers = peers  # "dns": the cards' configs list no other card, they ask Energy DNS
         self.dns_proc = None
@@ -149,6 +149,7 @@ class Emulation:
         if self.dns and self.plan.routers:
             self.dns_proc, self.net.dns = start_dns(self.net, self.plan, self.state_root)
             self.net.static_peers = self.peers == "static"
+
         self.timings["dns_s"] = time.perf_counter() - t0
         self.timings["network_s"] = time.perf_counter() - t0
         self.wait_switches()
@@ -280,12 +281,7 @@ class Emulation:
         if self.controller is not None and self.controller.poll() is None:
             self.final_status = self.status() or self.final_status
         for proc in self.pool_procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_process(proc)
         self.pool_procs = []
         stop_process(self.dns_proc)
         self.dns_proc = None

@@ -105,6 +105,26 @@ def test_card_config_lists_every_other_card_as_peer(plan):
     assert settings["vpp_subnets"] == plan.lans
 
 
+def test_card_config_with_energy_dns_lists_only_the_extra_peers(plan):
+    keys = {c.name: "00" * 32 for c in plan.cards}
+    server = {"name": "server", "ip": "10.0.0.250", "mac": "02:00:00:00:00:fa", "key": "11" * 32}
+    card = plan.cards[0]
+    settings = card_config(plan, card.name, Path("/tmp/x"), keys, [server], ("10.1.0.254", 53),
+                           static_peers=False)  # fmt: skip
+    assert settings["peers"] == [server] and settings["dns"] == "10.1.0.254:53"
+    assert "dns" not in card_config(plan, card.name, Path("/tmp/x"), keys)
+
+
+def test_emulation_refuses_a_peers_mode_it_cannot_run():
+    from eip.net.emulation import Emulation
+
+    topo = TOPOLOGIES["four_node"]()
+    with pytest.raises(EipError, match="peers must be"):
+        Emulation(topo, "/tmp/x", peers="ldap")
+    with pytest.raises(EipError, match="needs the emulation's Energy DNS"):
+        Emulation(topo, "/tmp/x", peers="dns", dns=False)
+
+
 def test_four_node_has_exactly_the_seed_resources():
     plan = plan_from_topo(TOPOLOGIES["four_node"]())
     got = {(c.vpp, c.bus, c.name, c.kind) for c in plan.cards}

@@ -64,7 +64,7 @@ def carry_out(ctx: RunContext, orders: list[dict], periods: list[int], s: dict) 
         except Exception:  # report what did arrive
             still = sum(len(cards[n].call("status").get("transfers") or ()) for n in CARDS)
             problems.append(f"{still} transfer(s) still open {s['settle_timeout_s']:g} s after the "
-                            "last period (held back by the network's limits): the figures are "
+                            "last period (e.g. held back by the ISP's limits): the figures are "
                             "what had arrived")  # fmt: skip
             final = profiles()
     measured = {
@@ -114,7 +114,8 @@ def wire_summary(day, orders, periods, kwh_per_bee, carried: dict | None) -> dic
                 "green_certificates_wh": m["green_certificates_wh"],
                 "match": m["sent_bee"] == planned[n]["sent_bee"]
                 and m["received_bee"] == planned[n]["received_bee"],
-                "curtailed_bee": planned[n]["received_bee"] - m["received_bee"],
+                "curtailed_bee": max(planned[n]["sent_bee"] - m["sent_bee"],
+                                     planned[n]["received_bee"] - m["received_bee"]),
                 "beyond_plan": m["sent_bee"] > planned[n]["sent_bee"]
                 or m["received_bee"] > planned[n]["received_bee"],
             })  # fmt: skip

@@ -31,11 +31,17 @@ SCHEMA = {
 MODES = {"measure_only": False, "enforced": True}
 
 
-def mode_metrics(run: dict, grid, period_s: float) -> dict:
-    """The run's figures: per period and in total, from its transfers, events and measurements."""
+def measured_flows(run: dict, grid, period_s: float) -> dict:
+    """period -> the power flow of what the switches measured in the run's traded periods."""
     rows = [r for r in run["isp"].get("periods", []) if r["period"] in run["periods"]]
-    flows = {f.period: f for f in flows_by_period(grid, rows, period_s, use_elapsed=True)}
-    planned = planned_flows(run["trades"], grid, period_s)
+    return {f.period: f for f in flows_by_period(grid, rows, period_s, use_elapsed=True)}
+
+
+def mode_metrics(run: dict, grid, period_s: float, flows=None, planned=None) -> dict:
+    """The run's figures: per period and in total, from its transfers, events and measurements
+    (`flows`, `planned`: the measured and planned power flows, computed here when not given)."""
+    flows = measured_flows(run, grid, period_s) if flows is None else flows
+    planned = planned_flows(run["trades"], grid, period_s) if planned is None else planned
     one_segment_kw = run["quantum_bee"] * 3.6 / period_s
     per_period = []
     timeline = {r["period"]: r for r in run.get("timeline", [])}
@@ -113,11 +119,12 @@ def run(ctx: RunContext) -> dict:
     runs, measured, reference = {}, {}, []
     for mode in s["modes"]:
         raw = run_mode(ctx, MODES[mode], s, periods)
-        runs[mode] = mode_metrics(raw, grid, s["period_s"])
+        flows = measured_flows(raw, grid, s["period_s"])
+        planned = planned_flows(raw["trades"], grid, s["period_s"])
+        runs[mode] = mode_metrics(raw, grid, s["period_s"], flows, planned)
         runs[mode]["trades"] = raw["trades"]
-        rows = [r for r in raw["isp"].get("periods", []) if r["period"] in raw["periods"]]
-        measured[mode] = flows_by_period(grid, rows, s["period_s"], use_elapsed=True)
-        reference = reference or list(planned_flows(raw["trades"], grid, s["period_s"]).values())
+        measured[mode] = list(flows.values())
+        reference = reference or list(planned.values())
     flows_for_plot = {"planned (reference)": reference, **measured}
     plot(flows_for_plot, ctx.path("line_loading.png"))
     out = {"runs": runs, "settings": dict(s), "periods_traded": periods}
