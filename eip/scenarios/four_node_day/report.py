@@ -34,7 +34,9 @@ def report(metrics: dict, ctx: RunContext) -> str:
     dirs = metrics["directions"]
     out = ["## Four-node day: traditional dispatch vs the Energy Internet (seed 000, Fig. 10)", "",
            "Money in CNY, energy in kWh. The seed's grid data are not published; ours are "
-           "`four_node_grid()` (docs/isp.md), so the comparison is of directions and rough sizes.",
+           "`four_node_grid()` (docs/isp.md), so the comparison is of directions and rough sizes. "
+           "**This table is the offline model** (`four_node_day/economics.py`), a reference: what "
+           "the emulated network delivered is in \"The P2P trades on the wire\" below.",
            "", "| metric | seed traditional | seed EI | seed change % | ours traditional | ours EI "
            "| ours change % | same direction? |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
 
