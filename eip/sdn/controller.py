@@ -100,6 +100,7 @@ class EnergyController:
         self.flow_counts: dict[tuple[int, int], int] = {}  # (dpid, cookie) -> last packet_count
         self.period = limits.period(0.0)
         self.period_started = False
+        self.period_t0: float | None = None  # when the period in force started
         self.next_poll = 0.0
         self.stats_replies = 0
         # The Energy ISP (eip.isp.isp.EnergyIsp or alike): at each period boundary it gets the metered
@@ -292,7 +293,7 @@ class EnergyController:
         period = self.limits.period(now)
         if self.period_started and period == self.period:
             return sden_out
-        self.period, self.period_started = period, True
+        self.period, self.period_started, self.period_t0 = period, True, now
         # meter-modifies first, so a lifted block meets the new rate
         out = self._isp_boundary(period, now)
         if self.isp_link is not None:
@@ -344,7 +345,7 @@ class EnergyController:
                 self.drops[key] = self.drops.get(key, 0) + delta
         out = []
         for card in self.topo.cards_on[s.name]:
-            out += self._check_quota(self.cards[card.mac.lower()])
+            out += self._check_quota(self.cards[card.mac.lower()], now)
             if self.isp is not None:  # the import rules exist with an ISP only
                 out += self._check_import(self.cards[card.mac.lower()])
         return out
@@ -359,8 +360,9 @@ class EnergyController:
         dpid = self._dpid(st.card.switch)
         return [(dpid, pl.import_block_flow(self.topo, st.card))] if dpid in self.up else []
 
-    def _check_quota(self, st: CardState) -> list:
-        if not quota_used_up(st, self.limits.quantum_bee, self.poll_s):
+    def _check_quota(self, st: CardState, now: float) -> list:
+        elapsed = None if self.period_t0 is None else max(0.0, now - self.period_t0)
+        if not quota_used_up(st, self.limits.quantum_bee, self.poll_s, elapsed, self.burst_s):
             return []
         st.blocked = True
         st.quota_blocks += 1
@@ -390,7 +392,7 @@ class EnergyController:
             )
             out += [(dpid, meter), (dpid, ofmsg.barrier())]
         out += self._to_card(st, window_update_segment(window))
-        return out + self._check_quota(st)
+        return out + self._check_quota(st, now)
 
     @guarded
     def port_desc(self, dpid: int, ports, now: float) -> list:

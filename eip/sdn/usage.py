@@ -61,10 +61,16 @@ def burst_packets(rate_pktps: int, burst_s: float) -> int:
     return max(1, math.ceil(rate_pktps * burst_s))
 
 
-def quota_used_up(st: CardState, quantum_bee: int, poll_s: float) -> bool:
-    """True when an unblocked card must be blocked: what it used plus what it can send before the
-    next polls (MARGIN_POLLS of them at its rate) reaches its quota."""
-    used = st.period_packets * quantum_bee
+def quota_used_up(
+    st: CardState, quantum_bee: int, poll_s: float, elapsed_s: float | None, burst_s: float
+) -> bool:
+    """True when an unblocked card must be blocked: what it used (the counted figure, capped by what
+    its meter can have passed in the `elapsed_s` of the period; raw when not known) plus what it can
+    send before the next polls (MARGIN_POLLS of them at its rate) reaches its quota."""
+    if elapsed_s is None:
+        used = st.period_packets * quantum_bee
+    else:
+        used = metered_export_bee(st, elapsed_s, burst_s, quantum_bee)
     margin = st.rate_pktps * quantum_bee * MARGIN_POLLS * poll_s
     return not st.blocked and used + margin >= st.export_bee
 
@@ -86,8 +92,8 @@ def metered_export_bee(st: CardState, elapsed_s: float, burst_s: float, quantum_
 
     OVS userspace credits a datapath flow's packets to every rule it crossed, also when a meter
     dropped them, so the ACCT count of a card sending above its rate is too high. The meter passes
-    at most rate x T + burst packets in T seconds, and that caps the figure handed to the ISP
-    (the quota check keeps the raw, conservative count).
+    at most rate x T + burst packets in T seconds, and that caps the figure handed to the ISP and
+    the quota check: neither is ever below what really passed.
     """
     rate = max(st.period_rate_max, st.rate_pktps)
     cap = math.ceil(rate * elapsed_s) + burst_packets(rate, burst_s)

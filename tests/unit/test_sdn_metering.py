@@ -154,12 +154,23 @@ def test_a_quota_blocked_card_still_acknowledges_and_orders(net):
     ctl, f, a, b = net
     sw = f[a.switch]
     a_state = ctl.cards[a.mac.lower()]
-    a_state.period_packets = 600  # its quota used up
-    poll_all(ctl, f, 0.0)
+    a_state.period_packets = 600  # its quota used up, late in the period (its meter passes 10/s)
+    poll_all(ctl, f, 59.0)
     assert cards(ctl)[a.name]["blocked"]
-    assert sw.lookup(a.port, frame(a, b, bee(1)), 1.0) == ("controller",)  # BEE: punted
-    assert sw.lookup(a.port, frame(a, b, ack(1)), 1.0) == (b.port,)
-    assert sw.lookup(a.port, frame(a, b, pool_order(1)), 1.0) == (b.port,)
+    assert sw.lookup(a.port, frame(a, b, bee(1)), 59.5) == ("controller",)  # BEE: punted
+    assert sw.lookup(a.port, frame(a, b, ack(1)), 59.5) == (b.port,)
+    assert sw.lookup(a.port, frame(a, b, pool_order(1)), 59.5) == (b.port,)
+
+
+def test_packets_its_meter_dropped_do_not_use_up_a_cards_quota(net):
+    """OVS userspace also counts what a meter dropped: the quota check caps the count by the meter."""
+    ctl, f, a, _ = net
+    ctl.cards[a.mac.lower()].period_packets = 5000  # a flood at t = 1 s, counted raw
+    poll_all(ctl, f, 1.0)
+    assert not cards(ctl)[a.name]["blocked"]  # its meter passed at most 10 x 1 + 3 of 600
+    ctl.cards[a.mac.lower()].period_packets = 5000
+    poll_all(ctl, f, 59.0)  # 10 x 59 + 3 may have passed: with two polls of margin, blocked
+    assert cards(ctl)[a.name]["blocked"]
 
 
 def test_the_fake_switch_refuses_what_ovs_refuses():
