@@ -78,6 +78,11 @@ class HostedAgent:
             del self.placed_orders[order_id]
         return self.behaviour.on_fill(fill_from_pool(entry[0], pool_fill))
 
+    def open_before(self, period: int) -> list[int]:
+        """The ids of placed orders of periods before `period` with BEE left: to withdraw."""
+        return [o for o, (intent, left) in self.placed_orders.items()
+                if intent.period < period and left > 0]  # fmt: skip
+
     def expire(self, period: int) -> None:
         """Forget the orders of periods before `period` (their frame has ended)."""
         for oid in [o for o, (intent, _) in self.placed_orders.items() if intent.period < period]:

@@ -13,14 +13,15 @@ from typing import NamedTuple
 from eip.yamlconf import ConfigError
 
 REQUIRED = object()  # the default of a parameter that has none
-FORMS = ("number", "int", "optional_number", "series", "periods")
+FORMS = ("number", "int", "optional_number", "series", "optional_series", "periods")
 
 
 class Param(NamedTuple):
     """One parameter: its default (or REQUIRED), a line of doc with units, its form and range.
 
     Forms: `number` (int or float), `int`, `optional_number` (a number or None), `series` (a number,
-    or a list of numbers per period, used cyclically), `periods` (a list of period indexes >= 0).
+    or a list of numbers per period, used cyclically), `optional_series` (a series or None),
+    `periods` (a list of period indexes >= 0).
     `minimum`/`maximum` bound every number; `strict` makes both bounds exclusive.
     """
 
@@ -53,7 +54,7 @@ def _in_range(spec: Param, value: float) -> str | None:
 
 def check_value(spec: Param, value) -> tuple[object, str | None]:
     """(the value in its checked form, None) or (None, what is wrong)."""
-    if spec.form == "optional_number" and value is None:
+    if spec.form in ("optional_number", "optional_series") and value is None:
         return None, None
     if spec.form in ("number", "optional_number"):
         if not _number(value):
@@ -63,7 +64,7 @@ def check_value(spec: Param, value) -> tuple[object, str | None]:
         if type(value) is not int:
             return None, f"expected an int, got {value!r}"
         return value, _in_range(spec, value)
-    if spec.form == "series":
+    if spec.form in ("series", "optional_series"):
         values = [value] if _number(value) else value
         if not isinstance(values, list | tuple) or not values or not all(map(_number, values)):
             return None, f"expected a number or a non-empty list of numbers, got {value!r}"

@@ -12,7 +12,16 @@ a better price when a peer offers one.
 import logging
 import math
 
-from eip.agents.base import AgentView, Behaviour, Fill, OrderIntent, Param, energy_wh, grid_prices
+from eip.agents.base import (
+    AgentView,
+    Behaviour,
+    Fill,
+    OrderIntent,
+    Param,
+    at_period,
+    energy_wh,
+    grid_prices,
+)
 from eip.agents.params import REQUIRED
 from eip.agents.registry import register_behaviour
 
@@ -38,6 +47,13 @@ STORAGE_PARAMS = {
         minimum=0.0,
     ),
     "band": Param(0.05, "low/high = running mean price x (1 -/+ band)", minimum=0.0, maximum=1.0),
+    "reference_price_cny_per_kwh": Param(
+        None,
+        "a public price forecast per period, CNY/kWh: the price when neither the ISP's signal nor "
+        "the pool's prices are known (default: none, then it waits for one)",
+        "optional_series",
+        minimum=0.0,
+    ),
 }
 
 
@@ -75,7 +91,8 @@ class Storage(Behaviour):
         """Charge or discharge for the period; never below `reserve_wh`, at least `must_charge_wh`."""
         soc = float(view.state.get("soc_wh", self.soc_wh))
         self.soc_wh = min(max(soc, 0.0), self.params["capacity_wh"])
-        buy, sell = grid_prices(view)
+        ref = self.params["reference_price_cny_per_kwh"]
+        buy, sell = grid_prices(view, None if ref is None else at_period(ref, view.period))
         low, high = self.thresholds()
         mid = None if buy is None else (buy + sell) / 2.0
         if mid is not None:

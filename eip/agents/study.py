@@ -5,13 +5,17 @@
 from `case.PLANTS` (name, a, b, capacity kW), storage and EV from the day's settings `day` (an
 `economics.DayParams`, or anything with its storage_*, ev_* and efficiency fields). `case` is a study
 module such as `eip.cases.four_node`, passed in: the agents sit below the study systems and import none.
-It is what a scenario's `behaviours:` key will default to.
+It is what a scenario's `behaviours:` key will default to. `power_scale` shrinks the system for a
+wire of fewer BEE: every power and energy is multiplied by it and the plants' `a` divided by it, so
+prices, marginal costs and elasticities stay those of the study (four_node_day: 1 BEE = 1 Wh of
+a system 1/1200 the size, i.e. 1.2 kWh of the study's).
 
 The loads' reference price p0 (the price their base demand answers) is, by default, the plants'
 merit-order price of the period's net base load (equal marginal cost, no network): a public day-ahead
 forecast a participant can know, unlike the offline model's base-case LMP (grid data). The storage
-and the EV take their charge/discharge thresholds from the same forecast: charge in its
-`THRESHOLD_PERIODS` cheapest periods, discharge in its most expensive ones.
+and the EV take their charge/discharge thresholds from the same forecast (charge in its
+`THRESHOLD_PERIODS` cheapest periods, discharge in its most expensive ones) and, with no other price
+known, the forecast itself as the period's price.
 """
 
 from types import MappingProxyType
@@ -62,8 +66,12 @@ def merit_order_prices(case) -> list:
     ]
 
 
-def study_configs(case, day, reference_prices_cny_per_kwh=None) -> dict:
-    """card name -> (behaviour kind, params) for every card of the study system `case`."""
+def study_configs(case, day, reference_prices_cny_per_kwh=None, power_scale: float = 1.0) -> dict:
+    """card name -> (behaviour kind, params) for every card of the study system `case`, its powers
+    and energies times `power_scale`."""
+    if not power_scale > 0:
+        raise ValueError(f"power_scale must be > 0, got {power_scale}")
+    f = float(power_scale)
     prices = reference_prices_cny_per_kwh or merit_order_prices(case)
     plants = {name: (a, b, cap) for name, a, b, cap in case.PLANTS}
     round_trip = day.efficiency**2  # the model's efficiency is one way
@@ -72,24 +80,27 @@ def study_configs(case, day, reference_prices_cny_per_kwh=None) -> dict:
     for card in case.CARDS:
         kind = CARD_BEHAVIOUR[card.kind]
         if kind == "elastic_load":
-            params = {"base_demand_kw": [-kw for kw in case.PROFILES_KW[card.name]],
+            params = {"base_demand_kw": [-kw * f for kw in case.PROFILES_KW[card.name]],
                       "elasticity": case.LOAD_ELASTICITY[card.name],
                       "reference_price_cny_per_kwh": list(prices)}  # fmt: skip
         elif kind in ("pv", "wind"):
-            params = {"forecast_kw": list(case.PROFILES_KW[card.name])}
+            params = {"forecast_kw": [kw * f for kw in case.PROFILES_KW[card.name]],
+                      "reference_price_cny_per_kwh": list(prices)}  # fmt: skip
         elif kind == "plant":
             a, b, cap = plants[card.name]
-            params = {"a_cny_per_kw2h": a, "b_cny_per_kwh": b, "capacity_kw": cap}
+            params = {"a_cny_per_kw2h": a / f, "b_cny_per_kwh": b, "capacity_kw": cap * f}
         elif kind == "storage":
-            params = {"capacity_wh": day.storage_kwh * 1000, "p_kw": day.storage_kw,
-                      "soc0_wh": day.storage_soc0_kwh * 1000,
-                      "round_trip_efficiency": round_trip, **thresholds}  # fmt: skip
+            params = {"capacity_wh": day.storage_kwh * 1000 * f, "p_kw": day.storage_kw * f,
+                      "soc0_wh": day.storage_soc0_kwh * 1000 * f,
+                      "round_trip_efficiency": round_trip, **thresholds,
+                      "reference_price_cny_per_kwh": list(prices)}  # fmt: skip
         else:  # ev
             trips = list(day.ev_trip_periods)
-            params = {"capacity_wh": day.ev_kwh * 1000, "p_kw": day.ev_kw,
-                      "soc0_wh": day.ev_soc0_kwh * 1000, "round_trip_efficiency": round_trip,
+            params = {"capacity_wh": day.ev_kwh * 1000 * f, "p_kw": day.ev_kw * f,
+                      "soc0_wh": day.ev_soc0_kwh * 1000 * f, "round_trip_efficiency": round_trip,
                       "trip_periods": trips, **thresholds,
-                      "trip_energy_wh": day.ev_travel_kwh * 1000 / max(1, len(trips))}  # fmt: skip
+                      "reference_price_cny_per_kwh": list(prices),
+                      "trip_energy_wh": day.ev_travel_kwh * 1000 * f / max(1, len(trips))}  # fmt: skip
         out[card.name] = (kind, params)
     return out
 

@@ -5,7 +5,8 @@ it is told the events (a static-limit notice with a period index, a pool fill, t
 the node's actions. The period index is the ISP's (its static-limit notices); a card that never hears
 a notice runs its own clock, one period every `period_s / time_scale` wall seconds after a grace
 period of the same length. Orders go out through the node's `place_order` (the `order` op's path);
-sells are paced over the order's frame (`pace=frame`). Frames are emulated seconds anchored at the
+sells are paced over the order's frame (`pace=frame`); what did not trade in its period is cancelled
+in the pool when the next period begins. Frames are emulated seconds anchored at the
 wall time of the first period the card decides: period k is [anchor + (k - k0) period_s, ... +
 period_s), so the frames of different periods never overlap and a frame-paced fill takes one period.
 """
@@ -83,6 +84,13 @@ class AgentHost:
         """Decide `period` once (a duplicate or older period does nothing) and place its orders."""
         if self.last_period is not None and period <= self.last_period:
             return []
+        # what did not trade in its period is withdrawn from the pool before new orders go out
+        out: list = []
+        for order_id in self.hosted.open_before(period):
+            out += self.node.cancel_order(order_id, now)
+        self.hosted.expire(period)
+        if not self.config.trades_in(period):
+            return out  # outside the behaviour's first_period..last_period: no orders
         if not self.anchored:
             self.hosted.epoch_s = int(self.node.wall()) - period * self.config.period_s
             self.anchored = True
@@ -92,7 +100,6 @@ class AgentHost:
             price_signal=self.price_signal, pool_top=self.pool_top,
             energy_wh=self.energy_totals(), state=dict(self.state),
         )  # fmt: skip
-        out: list = []
         orders = self.hosted.orders(view)
         for order in orders:
             req = OrderRequest(self.node.default_pool(), order.side, order.quantity,

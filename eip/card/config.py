@@ -32,32 +32,48 @@ class Peer:
 @dataclass(frozen=True)
 class BehaviourConfig:
     """The trading behaviour a card hosts (docs/agents.md): its kind, its parameters (checked by
-    `eip.agents.behaviour_from_config`) and the period length it decides for, in emulated seconds."""
+    `eip.agents.behaviour_from_config`), the period length it decides for, in emulated seconds, and
+    the periods it trades: from `first_period` to `last_period` (None: every period it hears of)."""
 
     kind: str
     params: dict = field(default_factory=dict, hash=False)
     period_s: float = 7200.0
+    first_period: int = 0
+    last_period: int | None = None
+
+    def trades_in(self, period: int) -> bool:
+        """True when `period` is one of the periods this behaviour decides."""
+        return period >= self.first_period and (
+            self.last_period is None or period <= self.last_period
+        )
 
     def build(self) -> Behaviour:
         """A new behaviour of this kind and parameters."""
         return behaviour_from_config(self.kind, dict(self.params))
 
 
-BEHAVIOUR_HOST_KEYS = ("kind", "period_s")  # beside the behaviour's own parameters
+# beside the behaviour's own parameters
+BEHAVIOUR_HOST_KEYS = ("kind", "period_s", "first_period", "last_period")
+PERIOD_MAX = 0xFFFFFFFF  # the Energy-IP period field
 PERIOD_S_MAX = 1e7
 
 
 def parse_behaviour(value, where: Where) -> BehaviourConfig:
-    """A `behaviour:` mapping (`kind`, optional `period_s`, the kind's parameters), validated."""
+    """A `behaviour:` mapping (`kind`, optional `period_s`, `first_period`, `last_period`, the kind's
+    parameters), validated."""
     if isinstance(value, BehaviourConfig):
         return value
     typed(value, where, dict, "a mapping with a 'kind' and the behaviour's parameters")
     if "kind" not in value:
         raise where.error("a behaviour needs a 'kind' (e.g. kind: pv)")
     period_s = positive_number(value.get("period_s", 7200.0), where.at("period_s"), PERIOD_S_MAX)
+    first = _count(value.get("first_period", 0), where.at("first_period"), 0, PERIOD_MAX)
+    last = value.get("last_period")
+    if last is not None:
+        last = _count(last, where.at("last_period"), first, PERIOD_MAX)
     params = {str(k): v for k, v in value.items() if k not in BEHAVIOUR_HOST_KEYS}
     behaviour_from_config(value["kind"], params, where)  # errors name the file, line and key
-    return BehaviourConfig(value["kind"], params, period_s)
+    return BehaviourConfig(value["kind"], params, period_s, first, last)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,9 @@ class CardNode(ControlOps):
         self.node_id = 0
         self.period = 0
         self.events: deque = deque(maxlen=EVENTS_KEPT)
+        self.event_counts: dict[
+            str, int
+        ] = {}  # kind -> events since start (the deque keeps the last)
         self.waiters: dict[str, list] = {}
         self.order_waiters: dict[int, object] = {}
         self.stats = {
@@ -197,6 +200,7 @@ class CardNode(ControlOps):
         return [Answer(client, True, result) for client in self.waiters.pop(effect.transfer_id, [])]
 
     def _event(self, kind: str, transfer_id: str, detail: str = "") -> None:
+        self.event_counts[kind] = self.event_counts.get(kind, 0) + 1
         self.events.append({"at_s": round(self.wall(), 3), "kind": kind, "transfer_id": transfer_id,
                             "detail": detail})  # fmt: skip
         log.info("%s %s %s", kind, transfer_id, detail)

@@ -296,6 +296,11 @@ class ControlOps:
             self.order_pacing[order_id] = pacing
         return order_id, self._send(seg, o.pool_ip)
 
+    def cancel_order(self, order_id: int, now: float) -> list:
+        """Withdraw what is left of one of the card's pool orders (nothing if it is over)."""
+        out = self.pool.cancel(now, order_id)
+        return [] if out is None else self._send(out[1], out[0])
+
     def default_pool(self) -> str:
         """The configured pool, else the pool of the card's own Energy LAN: its VPP router (.254)."""
         return self.config.pool or self.energy_ip.rsplit(".", 1)[0] + ".254"
@@ -318,6 +323,7 @@ class ControlOps:
                 for conn in self.by_id.values()
             ],
             "counters": dict(self.stats), "ledger_counts": self.ledger.counts(),
+            "event_counts": dict(self.event_counts),
             "identity_name": ident.name,
             "agent": self.agent.status() if getattr(self, "agent", None) else None,
         }  # fmt: skip

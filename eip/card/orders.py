@@ -13,6 +13,8 @@ from eip.protocol.seq import seq_add
 
 RETRY_S = 0.5
 MAX_TRIES = 8
+ACTION_CANCEL = 2  # PoolOrder.action (1 place, 2 cancel, 3 query)
+FINAL_STATES = ("filled", "cancelled", "rejected", "no-answer")
 
 
 class PoolClient:
@@ -46,13 +48,30 @@ class PoolClient:
         self.pending[(pool_ip, self.seq)] = [seg, now + RETRY_S, 1, order_id]
         return order_id, seg
 
+    def cancel(self, now: float, order_id: int) -> tuple[str, EnergyTcp] | None:
+        """Withdraw what is left of an order of ours from its pool: (pool ip, segment), or None when
+        the order is unknown or already over (filled, cancelled, refused, unanswered)."""
+        order = self.orders.get(order_id)
+        if order is None or order["state"] in FINAL_STATES:
+            return None
+        side = {v: k for k, v in c.ORDER_SIDES.items()}[order["side"]]
+        rec = PoolOrder(0, order_id, side, order["bee_type"], ACTION_CANCEL, 0, 0,
+                        order["start_s"], order["end_s"])  # fmt: skip
+        seg = EnergyTcp(self.port, c.PORT_BEE_POOL, self.seq, 0, c.ETCP_ACK | c.ETCP_PSH,
+                        self.window, records=(rec,))  # fmt: skip
+        self.seq = seq_add(self.seq, 1)
+        self.pending[(order["pool"], self.seq)] = [seg, now + RETRY_S, 1, order_id]
+        order["cancel_sent"] = True
+        return order["pool"], seg
+
     def on_segment(self, src_ip: str, seg: EnergyTcp) -> tuple[list, list, list]:
         """(segments to send back, new fills [(order_id, fill)], answered order ids)."""
         replies, fills, answered = [], [], []
         entry = self.pending.pop((src_ip, seg.ack), None)
         if entry is not None:
             answered.append(entry[3])
-            self.orders[entry[3]]["state"] = "answered"
+            if self.orders[entry[3]]["state"] == "sent":
+                self.orders[entry[3]]["state"] = "answered"
         elif seg.records:  # an unsolicited fill: acknowledge it
             ack = seq_add(seg.seq, len(seg.records))
             replies.append(EnergyTcp(self.port, c.PORT_BEE_POOL, self.seq, ack, c.ETCP_ACK,
@@ -70,7 +89,8 @@ class PoolClient:
                     fills.append((rec.order_id, rec))
                 elif rec.status == 5 and order["state"] in ("sent", "answered"):
                     order["state"] = "resting"
-                elif rec.status in (3, 4):
+                elif rec.status in (3, 4) and order["state"] != "filled":
+                    # a cancel that crossed the last fill is refused: the order stays filled
                     order["state"] = c.FILL_STATUSES[rec.status]
         return replies, fills, answered
 

@@ -42,6 +42,10 @@ class VppName(str):
     """Schema type marker: a VPP name of the scenario's topology (checked against its plan)."""
 
 
+class Choice(tuple):
+    """Schema type: one of these words, e.g. `Choice(("plan", "agents"))`."""
+
+
 @dataclass(frozen=True)
 class Expectation:
     """A condition on one metric: `metric` is a dotted path into the experiment's metrics."""
@@ -376,6 +380,11 @@ def check_settings(exp: Experiment, settings: dict, wheres: dict, where: Where, 
 
 
 def _check_value(value: Any, kind, where: Where, names: dict) -> Any:
+    if isinstance(kind, Choice):
+        typed(value, where, str, f"one of {', '.join(kind)}")
+        if value not in kind:
+            raise where.error(f"unknown value {value!r} (valid: {', '.join(kind)})")
+        return value
     kinds = _kinds(kind)
     markers = [k for k in kinds if k in (CardName, VppName)]
     if markers:

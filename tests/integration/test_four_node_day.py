@@ -6,7 +6,8 @@ import pytest
 
 from eip.net.emulation import Emulation
 from eip.scenarios.base import RunContext
-from eip.scenarios.four_node_day import report, run, settings_with_defaults
+from eip.scenarios.four_node_day import agents, report, run, settings_with_defaults
+from eip.scenarios.runner import collect_ledgers
 
 pytestmark = pytest.mark.integration
 
@@ -35,3 +36,28 @@ def test_short_day_wire_energy_equals_the_planned_trades(tmp_path):
     text = report(metrics, ctx)
     assert "| wind |" in text and (tmp_path / "four_node_day_power.png").exists()
     assert elapsed < 150
+
+
+def test_short_day_traded_by_the_cards_behaviours_under_the_enforcing_isp(tmp_path):
+    """trading: agents: the cards decide, the pool matches, the ISP enforces; nothing is planned."""
+    settings = settings_with_defaults({"periods": 3, "first_period": 8, "period_s": 6.0,
+                                       "kwh_per_bee": 1.2, "trading": "agents"})  # fmt: skip
+    ctx = RunContext(
+        "four_node_day", settings, "energy-internet", tmp_path, short=True,
+        emulation=lambda topo, **kw: Emulation(topo, tmp_path / "state", isp=True,
+                                               isp_enforce=True, **kw),
+    )  # fmt: skip
+    w = run(ctx)["wire"]
+    assert w["carried_out"] and w["problems"] == [], w["problems"]
+    cards = w["cards"]
+    assert w["orders"] > 0 and w["fills"] > 0 and w["wire_bee"] > 0, w
+    assert w["no_card_beyond_fills"], cards
+    assert w["thermal_kwh"] > 0 and w["load_kwh"] > 0  # the plants sold, the loads bought
+    assert abs(w["money_sum_cny"]) < 0.01 * sum(abs(c["money_cny"]) for c in cards.values())
+    for name in ("urban-load", "rural-load"):  # pure buyers: the switch meters no export
+        assert cards[name]["sent_bee"] == 0 and cards[name]["switch_exported_bee"] == 0, name
+    for name, c in cards.items():  # every BEE a seller's ledger sent crossed its meter
+        assert c["switch_exported_bee"] >= c["sent_bee"], (name, c)
+    checks = collect_ledgers(tmp_path)
+    assert sorted(ch["card"] for ch in checks) == sorted(agents.ALL_CARDS)
+    assert all(ch["ok"] for ch in checks), checks

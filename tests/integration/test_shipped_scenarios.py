@@ -20,8 +20,9 @@ SCENARIOS = sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml"))
 KEY = {
     "four_node_day.yaml": [
         ("change_percent.carbon_emissions_kg", lambda v: v < 0),
-        ("wire.no_card_beyond_plan", lambda v: v is True),
+        ("wire.no_card_beyond_fills", lambda v: v is True),  # the cards' behaviours traded
         ("wire.wire_bee", lambda v: v > 0),
+        ("wire.load_kwh", lambda v: v > 0),
     ],
     "thesis_households.yaml": [
         ("findings.saving_pct.unified", lambda v: v > 0),  # P2P lowers bills

@@ -374,6 +374,27 @@ def test_four_node_day_of_behaviours_clears_in_the_pool():
     assert sum(a.status()["money_cny"] for a in agents.values()) == pytest.approx(0.0, abs=1e-3)
 
 
+def test_a_scaled_study_system_trades_the_same_prices_on_fewer_bee():
+    from eip.agents.study import study_configs
+    from eip.scenarios.four_node_day.economics import DayParams
+
+    f = 1 / 1200
+    full, small = (
+        study_configs(four_node, DayParams()),
+        study_configs(four_node, DayParams(), None, f),
+    )
+    for name in ("urban-load", "wind", "plant1", "storage"):
+        big = behaviour_from_config(*full[name]).decide(view(4, 0.5, 0.45))
+        little = behaviour_from_config(*small[name]).decide(view(4, 0.5, 0.45))
+        assert [i.side for i in big] == [i.side for i in little], name
+        assert [i.price_cny_per_kwh for i in big] == pytest.approx(
+            [i.price_cny_per_kwh for i in little], abs=1e-3
+        ), name  # marginal costs and inverse demand unchanged
+        assert total(little) == pytest.approx(total(big) * f, rel=0.05, abs=len(big)), name
+    with pytest.raises(ValueError, match="power_scale"):
+        study_configs(four_node, DayParams(), None, 0.0)
+
+
 def test_hosted_agent_routes_fills_and_keeps_resting_orders():
     host = HostedAgent(Plant(a_cny_per_kw2h=0.001, b_cny_per_kwh=0.3, capacity_kw=10, blocks=2),
                        3600.0, epoch_s=1000)  # fmt: skip

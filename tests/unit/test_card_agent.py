@@ -224,6 +224,33 @@ def config(text: str) -> CardConfig:
     return from_mapping(data, where)
 
 
+def test_what_did_not_trade_in_its_period_is_withdrawn_from_the_pool(lan):
+    pv = lan.nodes["pv"]
+    lan.notice("pv", 8)
+    lan.run()
+    first = next(iter(pv.pool.orders))
+    assert pv.pool.orders[first]["state"] == "resting"
+    lan.notice("pv", 9)  # no buyer came in period 8: its sell is cancelled, period 9's placed
+    lan.run()
+    assert pv.pool.orders[first]["state"] == "cancelled"
+    assert sorted(o["state"] for o in pv.pool.orders.values()) == ["cancelled", "resting"]
+    assert len(lan.pool.pool) == 1  # the pool holds period 9's order only
+    assert pv.cancel_order(first, lan.now) == []  # over: nothing more to send
+
+
+def test_a_behaviour_trades_only_its_periods(lan):
+    """first_period..last_period bound what a card decides: a run of N periods ends on its own."""
+    pv = lan.nodes["pv"]
+    pv.agent.config = dataclasses.replace(BEHAVIOURS["pv"], first_period=8, last_period=9)
+    assert lan.notice("pv", 7) == []  # before its first period: no order, no anchor
+    assert [tx.dst_ip for tx in lan.notice("pv", 8)] == [POOL_IP]
+    assert [tx.dst_ip for tx in lan.notice("pv", 9)] == [POOL_IP] * 2  # 8's cancelled, 9's placed
+    assert [tx.dst_ip for tx in lan.notice("pv", 10)] == [POOL_IP]  # 9's cancelled, no new order
+    assert len(pv.pool.orders) == 2
+    assert lan.notice("pv", 11) == []
+    assert pv.status()["agent"]["last_period"] == 9
+
+
 def test_the_behaviour_and_pool_keys_of_a_card_yaml():
     cfg = config("pool: 10.1.0.254\nbehaviour: {kind: pv, period_s: 3600, forecast_kw: [1, 2]}\n")
     assert cfg.pool == "10.1.0.254"
@@ -243,6 +270,11 @@ def test_the_behaviour_and_pool_keys_of_a_card_yaml():
         ("behaviour: {kind: pv, forecast_kw: -1}\n", "behaviour.forecast_kw"),
         ("behaviour: {kind: pv, forecast_kw: 1, period_s: 0}\n", "behaviour.period_s: 0 is out"),
         ("behaviour: {kind: pv, forecast_kw: 1, period_s: true}\n", "behaviour.period_s"),
+        ("behaviour: {kind: pv, forecast_kw: 1, first_period: -1}\n", "behaviour.first_period"),
+        (
+            "behaviour: {kind: pv, forecast_kw: 1, first_period: 5, last_period: 4}\n",
+            "behaviour.last_period: 4 is out of range 5..",
+        ),
         ("pool: 10.1.0\n", "pool: not an IPv4 address"),
         ("pool: 5\n", "pool"),
     ],

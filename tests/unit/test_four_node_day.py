@@ -130,3 +130,50 @@ def test_registered_and_report_renders(metrics, tmp_path):
     text = report(metrics, ctx)
     assert "| carbon_emissions_kg |" in text and "Not carried out" in text
     assert (tmp_path / "four_node_day_welfare.png").exists()
+
+
+# --- trading: agents (the cards' behaviours; the network part is tests/integration) ------------
+def test_every_card_gets_a_valid_behaviour_entry_on_the_isp_scale():
+    import yaml
+
+    from eip.card.config import parse_behaviour
+    from eip.scenarios.four_node_day import agents
+    from eip.scenarios.four_node_day.model import day_params, settings_with_defaults
+    from eip.yamlconf import load_text
+
+    entries = agents.behaviour_entries(day_params(settings_with_defaults()), [8, 9, 10], 1.2)
+    assert set(entries) == set(agents.ALL_CARDS)  # the plants trade too
+    data, where = load_text(yaml.safe_dump(entries), "behaviours.yaml")
+    for name, entry in data.items():
+        cfg = parse_behaviour(entry, where.at(name))  # what `eip card run --behaviours` checks
+        assert (cfg.first_period, cfg.last_period, cfg.period_s) == (8, 10, 7200.0), name
+    # 1 BEE = 1 Wh of a system 1/1200 the size: the urban load's 280 kW of period 8 is ~467 Wh
+    assert entries["urban-load"]["base_demand_kw"][8] == pytest.approx(280 / 1200)
+    assert entries["plant1"]["a_cny_per_kw2h"] == pytest.approx(0.0008 * 1200)
+
+
+def _row(kind, sold=0, sent=0, bought=0, received=0, money=0.0):
+    return {"kind": kind, "orders": 1, "fills": 1, "filled_sell_bee": sold, "sent_bee": sent,
+            "filled_buy_bee": bought, "received_bee": received, "sold_kwh": sent * 1.2,
+            "bought_kwh": received * 1.2, "money_cny": money,
+            "undelivered_bee": max(0, sold - sent) + max(0, bought - received),
+            "beyond_fills": sent > sold or received > bought, "switch_exported_bee": sent,
+            "notices": 3, "window_updates": 0, "limit_exceeded": 0}  # fmt: skip
+
+
+def test_an_agents_day_is_summed_from_the_ledgers_and_flags_a_card_beyond_its_fills(day, tmp_path):
+    from eip.scenarios.four_node_day import agents
+
+    cards = {"plant1": _row("plant", sold=100, sent=90, money=50.0),
+             "urban-load": _row("load", bought=100, received=90, money=-50.0)}  # fmt: skip
+    traded = {"cards": cards, "problems": [], "startup_s": 1.0, "elapsed_s": 2.0}
+    w = agents.summary(day, [8, 9, 10], 1.2, traded)
+    assert (w["wire_bee"], w["filled_bee"], w["undelivered_bee"]) == (90, 100, 20)
+    assert w["thermal_kwh"] == pytest.approx(108.0) and w["load_kwh"] == pytest.approx(108.0)
+    assert w["no_card_beyond_fills"] and w["money_sum_cny"] == 0.0
+    assert w["model"]["load_kwh"] > 0  # the offline model beside it, same periods
+    cards["urban-load"] = _row("load", bought=100, received=110)  # a duplicate delivery
+    assert not agents.summary(day, [8, 9, 10], 1.2, traded)["no_card_beyond_fills"]
+    metrics = assemble(day, w)
+    text = report(metrics, RunContext("four_node_day", {}, "both", tmp_path))
+    assert "traded by the cards' behaviours" in text and "| plant1 | 1 | 1 | 100 | 90 |" in text

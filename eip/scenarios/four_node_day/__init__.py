@@ -26,6 +26,7 @@ import logging
 import time
 
 from eip.scenarios.base import RunContext, experiment
+from eip.scenarios.four_node_day import agents
 from eip.scenarios.four_node_day.driver import carry_out, wire_summary
 from eip.scenarios.four_node_day.economics import run_day
 from eip.scenarios.four_node_day.model import (
@@ -53,10 +54,14 @@ def run(ctx: RunContext) -> dict:
     periods = [(int(s["first_period"]) + i) % 12 for i in range(n)]
     kwh_per_bee = float(s["kwh_per_bee"])
     orders = wire_orders(day, periods, kwh_per_bee)
-    carried = None
-    if s["network"] and ctx.mode in ("energy-internet", "both") and ctx.emulation is not None:
-        carried = carry_out(ctx, orders, periods, s)
-    metrics = assemble(day, wire_summary(day, orders, periods, kwh_per_bee, carried))
+    on_wire = s["network"] and ctx.mode in ("energy-internet", "both") and ctx.emulation is not None
+    if s["trading"] == "agents":
+        traded = agents.trade(ctx, day_params(s), periods, s) if on_wire else None
+        wire = agents.summary(day, periods, kwh_per_bee, traded)
+    else:
+        carried = carry_out(ctx, orders, periods, s) if on_wire else None
+        wire = wire_summary(day, orders, periods, kwh_per_bee, carried)
+    metrics = assemble(day, wire)
     metrics["model_s"] = round(model_s, 2)
     metrics["mode"] = ctx.mode
     return metrics

@@ -13,6 +13,7 @@ from eip.scenarios.four_node_day.economics import (
     direction,
     load_reference,
 )
+from eip.scenarios.schema import Choice
 
 WAN_POOL = "10.1.0.254"
 PRICE_FIELD_MAX = 2**31 - 1
@@ -27,6 +28,12 @@ SCHEMA = {
     "period_s": ((int, float), 6.0, "wall seconds per emulated two-hour period"),
     "first_period": (int, 0, "first period carried out on the network (0 = 00:00-02:00)"),
     "network": (bool, True, "carry out the Energy Internet's P2P trades on an emulated network"),
+    "trading": (
+        Choice(("agents", "plan")),
+        "plan",
+        "agents: every card's behaviour decides its "
+        "orders in the WAN pool; plan: the offline model's trades placed as crossing orders",
+    ),
     "pool": (str, WAN_POOL, "the public WAN pool every card sends its orders to (vpp1's router)"),
     "kwh_per_bee": ((int, float), 1.0, "model kWh per BEE on the wire (scale factor)"),
     "elasticity_urban": (float, -0.5, "urban load price elasticity (+10 % price -> -5 %)"),

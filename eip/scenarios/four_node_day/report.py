@@ -3,6 +3,7 @@ table, and the Fig. 8/9-like plots (matplotlib, optional).
 """
 
 from eip.scenarios.base import RunContext
+from eip.scenarios.four_node_day import agents
 from eip.scenarios.four_node_day.economics import METRICS
 
 EXPLAIN = {
@@ -60,6 +61,10 @@ def report(metrics: dict, ctx: RunContext) -> str:
         if (not dirs[k]["same"] or k in ("grid_surplus", "welfare_grid")) and k in EXPLAIN:
             out.append(f"- **{k}**: {EXPLAIN[k]}")
     w = metrics["wire"]
+    if w.get("trading") == "agents":
+        out += ["", "### The day on the wire, traded by the cards' behaviours", "",
+                *agents.report_lines(w), "", *plots(metrics, ctx)]  # fmt: skip
+        return "\n".join(out) + "\n"
     out += ["", "### The P2P trades on the wire", ""]
     if not w["carried_out"]:
         out.append(f"Not carried out (mode {metrics.get('mode')}, or `network: false`): "

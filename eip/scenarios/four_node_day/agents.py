@@ -1,0 +1,189 @@
+"""The four-node day traded by the cards' own behaviours (`trading: agents`): nothing is planned.
+
+Every card, the ISP's two plants included, hosts the behaviour of its resource (eip.agents.study) on
+a system `1 / (1000 x kwh_per_bee)` the size of the study's, so that 1 BEE is 1 Wh to the behaviours
+and `kwh_per_bee` kWh of the study (the ISP's scale). At each static-limit notice of the ISP (its
+period index) a card decides that period's orders from what it knows (its forecast, its ledger, the
+public pool) and places them in the public WAN pool; the pool matches them as they arrive; every
+sale is delivered paced over its period. The figures are the cards' ledgers and fills and the
+switches' counters after the day; the offline model's plan is shown beside them as a reference.
+"""
+
+import time
+
+import yaml
+
+from eip.agents.base import KWH_PER_BEE
+from eip.agents.study import study_configs
+from eip.cases import four_node
+from eip.scenarios.base import RunContext
+
+PERIOD_EMULATED_S = 7200.0  # a two-hour period, as the behaviours count it
+ALL_CARDS = tuple(c.name for c in four_node.CARDS)  # the plants trade too
+KIND = {c.name: c.kind for c in four_node.CARDS}
+
+
+def power_scale(kwh_per_bee: float) -> float:
+    """The behaviours' system against the study's: 1 BEE = 1 Wh to them, kwh_per_bee kWh of the study."""
+    return KWH_PER_BEE / float(kwh_per_bee)
+
+
+def behaviour_entries(day_params, periods: list[int], kwh_per_bee: float) -> dict:
+    """card name -> its `--behaviours` entry: kind, period, the periods it trades, its parameters."""
+    configs = study_configs(four_node, day_params, None, power_scale(kwh_per_bee))
+    return {
+        name: {"kind": kind, "period_s": PERIOD_EMULATED_S, "first_period": periods[0],
+               "last_period": periods[0] + len(periods) - 1, **params}
+        for name, (kind, params) in configs.items()
+    }  # fmt: skip
+
+
+def trade(ctx: RunContext, day_params, periods: list[int], s: dict) -> dict:
+    """A day of the behaviours on an emulated four_node network; the ledgers, fills and counters."""
+    from eip.card.harness import wait_for
+    from topologies.four_node import FourNodeTopo
+
+    period_s, kwh_per_bee = float(s["period_s"]), float(s["kwh_per_bee"])
+    path = ctx.path("behaviours.yaml")
+    entries = behaviour_entries(day_params, periods, kwh_per_bee)
+    path.write_text(yaml.safe_dump(entries, sort_keys=True))
+    card_args = ("--behaviours", str(path), "--pool", s["pool"],
+                 "--time-scale", f"{PERIOD_EMULATED_S / period_s:g}")  # fmt: skip
+    t_start = time.monotonic()
+    problems: list[str] = []
+    with ctx.emulation(FourNodeTopo(), period_s=period_s, isp_first_period=periods[0],
+                       card_args=card_args) as emu:  # fmt: skip
+        t_up = time.monotonic()
+        cards = {n: emu.net.card(n) for n in ALL_CARDS}
+        for i in range(len(periods)):
+            time.sleep(max(0.0, emu.period_start_s(i + 1) - time.monotonic()))
+            ctx.progress("period", i + 1, len(periods))
+        idle_polls = [0]
+
+        def settled():
+            """No card has a transfer open any more, twice in a row."""
+            open_ = any(cards[n].call("status").get("transfers") for n in ALL_CARDS)
+            idle_polls[0] = 0 if open_ else idle_polls[0] + 1
+            return idle_polls[0] >= 2 or None
+
+        try:
+            wait_for(settled, float(s["settle_timeout_s"]), "the last deliveries", poll_s=1.0)
+        except Exception:  # report what did arrive
+            still = sum(len(cards[n].call("status").get("transfers") or ()) for n in ALL_CARDS)
+            problems.append(f"{still} transfer(s) still open {s['settle_timeout_s']:g} s after the "
+                            "last period: the figures are what had arrived")  # fmt: skip
+        profiles = {n: cards[n].call("profile") for n in ALL_CARDS}
+        status = {n: cards[n].call("status") for n in ALL_CARDS}
+        switch = emu.status().get("cards", {})
+    return {"cards": {n: card_row(n, profiles[n], status[n], switch.get(n, {}), kwh_per_bee)
+                      for n in ALL_CARDS},
+            "problems": problems, "startup_s": round(t_up - t_start, 2),
+            "elapsed_s": round(time.monotonic() - t_start, 2)}  # fmt: skip
+
+
+def card_row(name: str, profile: dict, status: dict, switch: dict, kwh_per_bee: float) -> dict:
+    """One card after the day: its fills (the behaviour's), its ledger, what the ISP told it, its
+    switch counters."""
+    agent = status.get("agent") or {}
+    behaviour = agent.get("behaviour") or {}
+    seen = status.get("event_counts") or {}
+    energy = profile.get("energy_wh", {})
+    sent = int(energy.get("sent", {}).get("electricity", 0))
+    received = int(energy.get("received", {}).get("electricity", 0))
+    sold, bought = int(behaviour.get("sold_wh", 0)), int(behaviour.get("bought_wh", 0))
+    to_study = kwh_per_bee / KWH_PER_BEE  # the ledgers' money is that of the scaled system
+    return {
+        "kind": KIND[name], "orders": len(agent.get("orders") or ()),
+        "fills": int(agent.get("fills", 0)),
+        "filled_sell_bee": sold, "filled_buy_bee": bought,
+        "sent_bee": sent, "received_bee": received,
+        "sold_kwh": round(sent * kwh_per_bee, 3), "bought_kwh": round(received * kwh_per_bee, 3),
+        "money_cny": round(float(profile.get("money_balance", 0.0)) * to_study, 3),
+        "undelivered_bee": max(0, sold - sent) + max(0, bought - received),
+        "beyond_fills": sent > sold or received > bought,
+        "switch_exported_bee": switch.get("exported_bee"),
+        "switch_imported_bee": switch.get("imported_bee"),
+        "notices": int(seen.get("static-limit", 0)),
+        "window_updates": int(seen.get("window-update", 0)),
+        "limit_exceeded": int(seen.get("limit-exceeded", 0)),
+        "soc_wh": behaviour.get("soc_wh"),
+    }  # fmt: skip
+
+
+def model_reference(day, periods: list[int]) -> dict:
+    """The offline model's Energy Internet energies over the same periods (kWh), for beside the wire."""
+    recs = [day.records["energy_internet"][k % 12] for k in periods]
+    h = PERIOD_EMULATED_S / 3600
+    return {
+        "load_kwh": round(sum((r.load_kw["urban-load"] + r.load_kw["rural-load"]) * h
+                              for r in recs), 1),
+        "renewable_kwh": round(sum((r.used_kw["pv"] + r.used_kw["wind"]) * h for r in recs), 1),
+        "thermal_kwh": round(sum((r.dispatch_kw["plant1"] + r.dispatch_kw["plant2"]) * h
+                                 for r in recs), 1),
+        "p2p_kwh": round(sum(t.kwh for r in recs for t in r.trades), 1),
+    }  # fmt: skip
+
+
+def summary(day, periods: list[int], kwh_per_bee: float, traded: dict | None) -> dict:
+    """The `wire` metrics of an agents day: totals from the ledgers, the model beside them."""
+    out = {"trading": "agents", "carried_out": bool(traded), "periods": list(periods),
+           "kwh_per_bee": kwh_per_bee, "model": model_reference(day, periods)}  # fmt: skip
+    if not traded:
+        return out
+    cards = traded["cards"]
+
+    def kwh(kind: str, key: str) -> float:
+        return round(sum(c[key] for c in cards.values() if c["kind"] == kind), 3)
+
+    out.update({
+        "cards": cards,
+        "orders": sum(c["orders"] for c in cards.values()),
+        "fills": sum(c["fills"] for c in cards.values()),
+        "filled_bee": sum(c["filled_sell_bee"] for c in cards.values()),
+        "wire_bee": sum(c["sent_bee"] for c in cards.values()),
+        "undelivered_bee": sum(c["undelivered_bee"] for c in cards.values()),
+        "no_card_beyond_fills": not any(c["beyond_fills"] for c in cards.values()),
+        "money_sum_cny": round(sum(c["money_cny"] for c in cards.values()), 3),
+        **{k: sum(c[k] for c in cards.values())
+           for k in ("notices", "window_updates", "limit_exceeded")},
+        "load_kwh": kwh("load", "bought_kwh"),
+        "renewable_kwh": round(kwh("pv", "sold_kwh") + kwh("wind", "sold_kwh"), 3),
+        "thermal_kwh": kwh("plant", "sold_kwh"),
+        "problems": traded["problems"], "startup_s": traded["startup_s"],
+        "elapsed_s": traded["elapsed_s"],
+    })  # fmt: skip
+    return out
+
+
+def report_lines(w: dict) -> list[str]:
+    """The report's section on an agents day."""
+    if not w["carried_out"]:
+        return ["Not carried out (mode energy-internet/both and `network: true` run it)."]
+    m = w["model"]
+    out = [f"Periods {w['periods']}, 1 BEE = {w['kwh_per_bee']} kWh of the study (1 Wh of the cards' "
+           f"scaled behaviours). The cards' behaviours placed {w['orders']} orders in the WAN pool; "
+           f"{w['fills']} fills, {w['filled_bee']} BEE sold; {w['wire_bee']} BEE delivered in "
+           f"{w['elapsed_s']} s (network start {w['startup_s']} s), {w['undelivered_bee']} BEE "
+           f"sold but not delivered (held back by the network's limits); no card got or gave more "
+           f"than its fills: **{w['no_card_beyond_fills']}**. The cards heard {w['notices']} static-limit "
+           f"notices, {w['window_updates']} window updates and {w['limit_exceeded']} LimitExceeded "
+           f"from the ISP. Money sums to "
+           f"{w['money_sum_cny']:.3f} CNY over all cards (P2P is zero-sum).", "",
+           "| | on the wire (ledgers) kWh | offline model kWh |", "|---|---|---|",
+           f"| loads bought | {w['load_kwh']:,.1f} | {m['load_kwh']:,.1f} |",
+           f"| PV + wind sold | {w['renewable_kwh']:,.1f} | {m['renewable_kwh']:,.1f} |",
+           f"| plants sold | {w['thermal_kwh']:,.1f} | {m['thermal_kwh']:,.1f} |", "",
+           "| card | orders | fills | sold BEE (fills) | sent BEE (ledger) | bought BEE (fills) | "
+           "received BEE (ledger) | switch-counted export BEE | notices / WUPs / LimitExceeded "
+           "| CNY (study scale) |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for n, c in w["cards"].items():
+        out.append(f"| {n} | {c['orders']} | {c['fills']} | {c['filled_sell_bee']} | "
+                   f"{c['sent_bee']} | {c['filled_buy_bee']} | {c['received_bee']} | "
+                   f"{c['switch_exported_bee']} | {c['notices']} / {c['window_updates']} / "
+                   f"{c['limit_exceeded']} | {c['money_cny']:.2f} |")  # fmt: skip
+    out += ["", "Switch-counted export is packets through the card's meter rule x the quantum (a "
+            "segment's last BEE counted as a full quantum; OVS userspace also counts packets its "
+            "meter dropped, so retransmissions count again); the ISP is handed that count capped by "
+            "what the meter can pass."]  # fmt: skip
+    out += [f"- problem: {p}" for p in w["problems"]]
+    return out
