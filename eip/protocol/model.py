@@ -155,6 +155,15 @@ class StaticLimitNotice(NamedTuple):
     import_limit: int = 0
 
 
+class PriceNotice(NamedTuple):
+    """Control type 4: the ISP's public prices at the card's grid node for one period (R5.7): what
+    the grid charges for energy taken there (buy) and pays for energy fed in (sell)."""
+
+    period: int = 0
+    buy_price_micro_per_kbee: int = 0  # signed, micro-currency per 1000 BEE, as the BEE price field
+    sell_price_micro_per_kbee: int = 0
+
+
 class LimitExceeded(NamedTuple):
     """Control type 2: a hop dropped a packet that exceeded a limit; quotes the offending headers."""
 
@@ -176,7 +185,7 @@ class Packet(NamedTuple):
     src: str
     dst: str
     eip: EnergyIp
-    payload: EnergyTcp | StaticLimitNotice | LimitExceeded | Unreachable
+    payload: EnergyTcp | StaticLimitNotice | PriceNotice | LimitExceeded | Unreachable
     dscp: int = 0
     ttl: int = DEFAULT_TTL
     ident: int = 0
