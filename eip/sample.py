@@ -1,8 +1,8 @@
 """One complete Energy Internet exchange containing every message kind, for pcaps, docs and tests.
 
-A PV card sells to an urban load under limits from the ISP, signing each delivery record (SIG) that
-the load acknowledges with a receipt (RCPT); an EV is rejected, escalates to an emergency, and hits an
-islanded microgrid; the load trades through the BEE pool, and a storage card offers it flexibility.
+A PV card sells to an urban load under limits and prices from the ISP, signing each delivery record
+(SIG) that the load acknowledges with a receipt (RCPT); an EV is rejected, escalates to an emergency,
+and hits an islanded microgrid; the load trades through the BEE pool, and a storage card offers it flexibility.
 `sample_exchange` lists the packets in time order, one step of the story per helper below it.
 
 The demo cards sign with fixed Ed25519 keys derived from constant seeds (`sample_key`), and Ed25519 is
@@ -30,6 +30,7 @@ from eip.protocol.model import (
     Packet,
     PoolFill,
     PoolOrder,
+    PriceNotice,
     Receipt,
     RejectOption,
     RequestOption,
@@ -180,12 +181,19 @@ EV_REQUEST = RequestOption(8000, *FRAME_S, T0_S + 3600, c.BEE_ELECTRICITY, 2)
 
 
 def _limit_notices() -> list[Hop]:
-    """The ISP sends the PV card and the load their static limits for the period."""
-    return [
-        _pkt(ISP, card, ISP_EIP, StaticLimitNotice(PERIOD, PERIOD_S, export, import_),
-             dscp=c.DSCP_ISP_CONTROL)
-        for card, export, import_ in ((PV, 5000, 3000), (LOAD, 1000, 2000))
-    ]  # fmt: skip
+    """The ISP sends the PV card and the load the grid's buy and sell prices at the card's node
+    (R5.7), each followed by the card's static limits for the period."""
+    hops = []
+    for card, export, import_, buy, sell in (
+        (PV, 5000, 3000, 556_000, 540_000),
+        (LOAD, 1000, 2000, 561_000, 545_000),
+    ):
+        for notice in (
+            PriceNotice(PERIOD, buy, sell),
+            StaticLimitNotice(PERIOD, PERIOD_S, export, import_),
+        ):
+            hops.append(_pkt(ISP, card, ISP_EIP, notice, dscp=c.DSCP_ISP_CONTROL))
+    return hops
 
 
 def _request_and_accept() -> list[Hop]:

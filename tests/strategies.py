@@ -13,6 +13,7 @@ from eip.protocol.model import (
     Packet,
     PoolFill,
     PoolOrder,
+    PriceNotice,
     Receipt,
     RejectOption,
     RequestOption,
@@ -227,6 +228,7 @@ def energy_type_for(payload) -> int:
 
 control_messages = st.one_of(
     st.builds(StaticLimitNotice, u32, u32, u32, u32),
+    st.builds(PriceNotice, u32, i32, i32),
     st.builds(
         LimitExceeded,
         st.sampled_from(sorted(c.LIMIT_EXCEEDED_CODES)),

@@ -14,7 +14,7 @@ period_s), so the frames of different periods never overlap and a frame-paced fi
 import logging
 from collections import deque
 
-from eip.agents.base import EnergyTotals
+from eip.agents.base import EnergyTotals, PriceSignal, from_wire_price
 from eip.agents.host import HostedAgent
 from eip.card.config import BehaviourConfig
 from eip.card.ops import OrderRequest
@@ -38,8 +38,9 @@ class AgentHost:
         self.own_start: float | None = None  # own clock: when its period 0 begins (node time)
         self.placed: deque = deque(maxlen=ORDERS_KEPT)
         self.fills = 0
-        # What the card knows beyond its ledger: the ISP's price signal for its node, the pool's top
-        # of book and its own measurements (AgentView.state). None / empty until someone tells it.
+        # What the card knows beyond its ledger: the ISP's price signal for its node (its price
+        # notices), the pool's top of book and its own measurements (AgentView.state). None / empty
+        # until someone tells it.
         self.price_signal = None
         self.pool_top = None
         self.state: dict = {}
@@ -54,6 +55,14 @@ class AgentHost:
         """A static-limit notice of the ISP for `period`: decide it if it is new."""
         self.clock = "isp"
         return self.start_period(period, now)
+
+    def on_price(self, notice) -> list:
+        """The ISP's price notice for the card's node (R5.7): the price signal of the next views."""
+        self.price_signal = PriceSignal(
+            from_wire_price(notice.buy_price_micro_per_kbee),
+            from_wire_price(notice.sell_price_micro_per_kbee),
+        )
+        return []
 
     def on_timer(self, now: float) -> list:
         """The card's own clock, used only while no notice has ever come."""

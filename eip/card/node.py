@@ -10,7 +10,6 @@ to send: no acknowledgment leaves before the delivery it acknowledges is durable
 
 import logging
 import random
-import struct
 from collections import deque
 
 from eip.card.actions import Answer, Transmit
@@ -42,7 +41,13 @@ from eip.etcp.model import Closed, Endpoint, Event, Opened, Persist, Send
 from eip.etcp.window import fair_shares
 from eip.protocol import codec
 from eip.protocol import constants as c
-from eip.protocol.messages import carries_bee, classify, segment_dscp, transfer_option
+from eip.protocol.messages import (
+    carries_bee,
+    classify,
+    quoted_ports,
+    segment_dscp,
+    transfer_option,
+)
 from eip.protocol.model import (
     Bee,
     EnergyIp,
@@ -50,6 +55,7 @@ from eip.protocol.model import (
     LimitExceeded,
     OfferOption,
     Packet,
+    PriceNotice,
     StaticLimitNotice,
     Unreachable,
 )
@@ -101,6 +107,7 @@ class CardNode(ControlOps):
         self.order_pacing: dict[int, float | str] = {}  # pool order id -> power or "frame"
         self.powers = PowerStore(config.state_dir / "pacing.json")
         self.notice: StaticLimitNotice | None = None
+        self.price: PriceNotice | None = None  # the ISP's latest prices at the card's node (R5.7)
         self.node_id = 0
         self.period = 0
         self.events: deque = deque(maxlen=EVENTS_KEPT)
@@ -261,16 +268,20 @@ class CardNode(ControlOps):
                 self.stats["unmarked_bee"] = self.stats.get("unmarked_bee", 0) + 1
                 return []
             return self._on_segment(pkt, p, now)
-        if type(p) is StaticLimitNotice:
-            if self._from_isp(pkt):
-                self.notice, self.period = p, p.period
-                self.node_id = pkt.eip.node_id or self.node_id
-                self._event("static-limit", "", f"period {p.period} export {p.export_limit} "
-                            f"import {p.import_limit}")  # fmt: skip
-                return self.agent.on_notice(p.period, now) if self.agent else []
-            else:
-                self.stats["ignored"] += 1
+        if type(p) in (StaticLimitNotice, PriceNotice) and not self._from_isp(pkt):
+            self.stats["ignored"] += 1
             return []
+        if type(p) is StaticLimitNotice:
+            self.notice, self.period = p, p.period
+            self.node_id = pkt.eip.node_id or self.node_id
+            self._event("static-limit", "", f"period {p.period} export {p.export_limit} "
+                        f"import {p.import_limit}")  # fmt: skip
+            return self.agent.on_notice(p.period, now) if self.agent else []
+        if type(p) is PriceNotice:  # R5.7: the price signal of the card's behaviour
+            self.price = p
+            self._event("price", "", f"period {p.period} buy {p.buy_price_micro_per_kbee} "
+                        f"sell {p.sell_price_micro_per_kbee}")  # fmt: skip
+            return self.agent.on_price(p) if self.agent else []
         if type(p) in (LimitExceeded, Unreachable):
             self._on_error(p)
         return []
@@ -281,18 +292,13 @@ class CardNode(ControlOps):
         return bool(pkt.eip.flags & c.EIP_FLAG_ISP) and pkt.src == self.config.isp_ip
 
     def _on_error(self, err) -> None:
-        quoted = err.quoted
         kind = "limit-exceeded" if type(err) is LimitExceeded else "unreachable"
         detail = (c.LIMIT_EXCEEDED_CODES if kind == "limit-exceeded" else c.UNREACHABLE_CODES).get(
             err.code, str(err.code)
         )
-        tid = ""
-        ihl = (quoted[0] & 0x0F) * 4 if quoted else 0
-        if ihl >= 20 and len(quoted) >= ihl + c.ENERGY_IP_LEN + 4:  # IHL > 5 must not read past it
-            sport, dport = struct.unpack_from("!HH", quoted, ihl + c.ENERGY_IP_LEN)
-            for conn in self.by_id.values():
-                if conn.local.port == sport and conn.remote.port == dport:
-                    tid = conn.transfer_id
+        ports = quoted_ports(err.quoted)
+        tid = next((conn.transfer_id for conn in self.by_id.values()
+                    if (conn.local.port, conn.remote.port) == ports), "")  # fmt: skip
         self._event(kind, tid, detail)
 
     def _on_segment(self, pkt: Packet, seg: EnergyTcp, now: float) -> list:

@@ -313,6 +313,7 @@ class ControlOps:
             "public_key": self.key.public_bytes.hex(), "ledger": str(self.config.ledger_path),
             "node_id": self.node_id, "period": self.period,
             "static_limit": self.notice._asdict() if self.notice else None,
+            "price": self.price._asdict() if self.price else None,
             "isp_window": self.isp_window,  # the ISP's aggregate rate, BEE per second
             "quantum_bee": self.config.quantum_bee, "time_scale": self.config.time_scale,
             "transfers": [

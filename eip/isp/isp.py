@@ -383,6 +383,17 @@ class EnergyIsp:
             return {}
         return dict(self.dynamic.update(exported_bee_by_mac, elapsed_s) or {})
 
+    def node_prices(self) -> dict:
+        """card MAC -> (buy, sell) CNY/kWh at its bus in the latest period: the LMP both ways (the
+        public price signal, R5.7); empty before an OPF ran."""
+        opf = self.last.opf if self.last is not None else None
+        if opf is None:
+            opf = self.in_force.opf if self.in_force is not None else None
+        if opf is None:
+            return {}
+        lmp = opf.lmp_cny_per_kwh
+        return {mac: (lmp[b], lmp[b]) for mac, b in self.card_bus.items() if b in lmp}
+
     def take_records(self) -> list[dict]:
         """The published and measured records since the last call (the controller app logs them)."""
         out, self.records = self.records, []

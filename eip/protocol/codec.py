@@ -15,6 +15,7 @@ from eip.protocol.constants import (
     CONTROL_CODES,
     CONTROL_HDR_LEN,
     CTRL_LIMIT_EXCEEDED,
+    CTRL_PRICE,
     CTRL_STATIC_LIMIT,
     CTRL_UNREACHABLE,
     EIP_FLAGS_KNOWN,
@@ -33,6 +34,7 @@ from eip.protocol.constants import (
     MTU,
     NH_CONTROL,
     NH_ENERGY_TCP,
+    PRICE_BODY_LEN,
     REC_BEE,
     REC_FILL,
     REC_ORDER,
@@ -49,6 +51,7 @@ from eip.protocol.model import (
     Packet,
     PoolFill,
     PoolOrder,
+    PriceNotice,
     Receipt,
     Signature,
     StaticLimitNotice,
@@ -64,6 +67,7 @@ _PSEUDO = Struct("!4s4sxBH")  # R6.3 pseudo-header
 _ETCP = Struct("!HHIIBBHIHxx")
 _CTRL = Struct("!BBHI")
 _STATIC = Struct("!IIII")
+_PRICE = Struct("!Iii")
 _U16 = Struct("!H")
 _ETH = Struct("!6s6sH")
 # Options and records: encode with kind and length, decode into the model skipping them.
@@ -192,6 +196,8 @@ def _encode(pkt: Packet) -> bytes:
     else:
         if cls is StaticLimitNotice:
             msg = _CTRL.pack(CTRL_STATIC_LIMIT, 0, 0, 0) + _STATIC.pack(*pl)
+        elif cls is PriceNotice:
+            msg = _CTRL.pack(CTRL_PRICE, 0, 0, 0) + _PRICE.pack(*pl)
         elif cls is LimitExceeded:
             if pl.code not in CONTROL_CODES[CTRL_LIMIT_EXCEEDED]:
                 raise EncodeError("control.code", f"{pl.code} is not a limit-exceeded code")
@@ -344,6 +350,10 @@ def _decode_control(data: bytes, t: int, total: int):
         if total - body != STATIC_LIMIT_BODY_LEN:
             raise DecodeError("control.body", body, f"{total - body} bytes, must be 16 (R5.3)")
         return StaticLimitNotice._make(_STATIC.unpack_from(data, body))
+    if ctype == CTRL_PRICE:
+        if total - body != PRICE_BODY_LEN:
+            raise DecodeError("control.body", body, f"{total - body} bytes, must be 12 (R5.7)")
+        return PriceNotice._make(_PRICE.unpack_from(data, body))
     if ctype == CTRL_LIMIT_EXCEEDED:
         return LimitExceeded(code, value, data[body:total])
     return Unreachable(code, data[body:total])

@@ -10,6 +10,7 @@ from eip.protocol.model import (
     Packet,
     PoolFill,
     PoolOrder,
+    PriceNotice,
     Receipt,
     RejectOption,
     RequestOption,
@@ -98,6 +99,9 @@ def summary(pkt: Packet) -> str:
             f"{head} static-limit period={p.period} ({p.period_s}s) export={p.export_limit}"
             f" import={p.import_limit} BEE"
         )
+    if isinstance(p, PriceNotice):  # micro-currency per 1000 BEE = currency per kWh at 1 BEE = 1 Wh
+        buy, sell = p.buy_price_micro_per_kbee / 1e6, p.sell_price_micro_per_kbee / 1e6
+        return f"{head} price period={p.period} buy={buy:.3f} sell={sell:.3f} /kWh"
     if isinstance(p, LimitExceeded):
         code = c.LIMIT_EXCEEDED_CODES.get(p.code, str(p.code))
         return f"{head} limit-exceeded {code} limit={p.limit} BEE (quote {len(p.quoted)} bytes)"

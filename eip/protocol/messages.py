@@ -1,5 +1,7 @@
 """The seed 004 message classes as Energy-TCP segments: build them, classify them, count their units."""
 
+import struct
+
 from eip.errors import EncodeError
 from eip.protocol import constants as c
 from eip.protocol.model import (
@@ -164,3 +166,12 @@ def classify(seg: EnergyTcp) -> str:
     if any(isinstance(o, ScheduleOption) for o in seg.options):
         return "schedule"
     return "ack"
+
+
+def quoted_ports(quoted: bytes) -> tuple[int, int] | None:
+    """(source, destination) transport ports of the packet a control message quotes (R5.4), or None
+    when the quote is too short to hold them (IHL > 5 is honoured; nothing past the quote is read)."""
+    ihl = (quoted[0] & 0x0F) * 4 if quoted else 0
+    if ihl < 20 or len(quoted) < ihl + c.ENERGY_IP_LEN + 4:
+        return None
+    return struct.unpack_from("!HH", quoted, ihl + c.ENERGY_IP_LEN)

@@ -165,10 +165,12 @@ class EnergyController:
         ]
 
     def _notice(self, st: CardState) -> list:
+        """(With an ISP) the card's node prices (R5.7), then its static-limit notice: a card that
+        decides its period at the notice knows the period's prices by then."""
         period_s = min(max(1, round(self.limits.period_s)), 0xFFFFFFFF)
-        return self._to_card(
-            st, StaticLimitNotice(self.period, period_s, st.export_bee, st.import_bee)
-        )
+        price = self.isp_link.price_notice(st.card.mac, self.period) if self.isp_link else None
+        notice = StaticLimitNotice(self.period, period_s, st.export_bee, st.import_bee)
+        return (self._to_card(st, price) if price else []) + self._to_card(st, notice)
 
     def _meter_flows(self, sw: str) -> tuple[list, list]:
         """The meter-adds and the flows of one switch, from the plan and the current state."""

@@ -8,12 +8,14 @@ meter-modifies and window updates.
 
 import logging
 
+from eip.protocol.model import PriceNotice
 from eip.sdn.limits import LimitTable
 from eip.sdn.usage import CardState, metered_export_bee
 
 log = logging.getLogger(__name__)
 
 DYNAMIC_CHANGE = 0.10  # a dynamic window is re-sent when it moves by more than 10 %
+I32 = (-(2**31), 2**31 - 1)  # the price fields (R5.7)
 
 
 class IspLink:
@@ -21,6 +23,7 @@ class IspLink:
         self.isp, self.burst_s = isp, burst_s
         self.errors = 0
         self.period_t0: float | None = None  # when the period in force started (controller clock)
+        self.prices: tuple[int, dict] | None = None  # (period, {mac: (buy, sell) CNY/kWh})
 
     def exported_bee(self, cards: dict[str, CardState], quantum_bee: int, elapsed_s: float) -> dict:
         return {
@@ -44,6 +47,23 @@ class IspLink:
             log.exception("ISP failed at period %d: the limits in force stay", period)
             return None
         return table
+
+    def price_notice(self, mac: str, period: int) -> PriceNotice | None:
+        """The ISP's public prices at a card's node for `period` (R5.7), in the BEE price unit at
+        1 BEE = 1 Wh; None when the ISP has none (no OPF yet, or no node_prices)."""
+        if self.prices is None or self.prices[0] != period:
+            try:
+                node_prices = getattr(self.isp, "node_prices", None)
+                self.prices = (period, dict(node_prices() if node_prices else {}))
+            except Exception:
+                self.errors += 1
+                log.exception("ISP prices failed")
+                self.prices = (period, {})
+        found = self.prices[1].get(mac.lower())
+        if found is None:
+            return None
+        buy, sell = (min(max(round(p * 1e6), I32[0]), I32[1]) for p in found)
+        return PriceNotice(period, buy, sell)
 
     def windows(self, cards: dict[str, CardState], quantum_bee: int, now: float) -> dict:
         """The ISP's dynamic windows ({card: BEE or None}) from this period's usage so far."""

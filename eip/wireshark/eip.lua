@@ -1,10 +1,10 @@
 -- Wireshark / tshark dissector for the Energy Internet protocol, version 1 (docs/protocol.md).
 --
 -- Registered on ip.proto == 253. Decodes the Energy-IP header, Energy-IP control messages
--- (static-limit notice, limit exceeded, unreachable, with the quoted headers), Energy-TCP with its
--- options (request, reject, schedule, offer), and the application records (BEE, pool order, pool
--- fill, delivery signature SIG and receipt RCPT). Checksums are verified; signatures are shown, not
--- verified (that needs the cards' public keys).
+-- (static-limit and price notices, limit exceeded and unreachable with the quoted headers),
+-- Energy-TCP with its options (request, reject, schedule, offer), and the application records (BEE,
+-- pool order, pool fill, delivery signature SIG and receipt RCPT). Checksums are verified;
+-- signatures are shown, not verified (that needs the cards' public keys).
 --
 -- Use:   tshark -X lua_script:eip.lua -r capture.pcap -V
 --   or   copy this file into ~/.local/lib/wireshark/plugins/ (eip wireshark --install).
@@ -27,11 +27,13 @@ local BEE_TYPES = { [1] = "electricity", [2] = "heat", [3] = "gas", [4] = "green
     [5] = "carbon-right", [6] = "flexibility" }
 local BEE_UNITS = { [1] = "Wh", [2] = "Wh", [3] = "Wh", [4] = "Wh", [5] = "g", [6] = "W" }
 local NEXT_HEADERS = { [1] = "energy-control", [6] = "energy-tcp" }
-local CONTROL_TYPES = { [1] = "static-limit", [2] = "limit-exceeded", [3] = "unreachable" }
+local CONTROL_TYPES = { [1] = "static-limit", [2] = "limit-exceeded", [3] = "unreachable",
+    [4] = "price" }
 local CONTROL_CODES = {
     [1] = { [0] = "notice" },
     [2] = { [0] = "static", [1] = "dynamic", [2] = "quota" },
     [3] = { [0] = "network", [1] = "host", [2] = "port", [3] = "prohibited", [4] = "islanded" },
+    [4] = { [0] = "notice" },
 }
 local OPTION_KINDS = { [0] = "eol", [1] = "nop", [2] = "request", [3] = "reject", [4] = "schedule",
     [5] = "offer" }
@@ -105,6 +107,8 @@ local fc = {
     period_s = PF.uint32("energyctl.period_s", "Period length (s)", base.DEC),
     export_limit = PF.uint32("energyctl.export_limit", "Static export limit (BEE/period)", base.DEC),
     import_limit = PF.uint32("energyctl.import_limit", "Static import limit (BEE/period)", base.DEC),
+    buy_price = PF.int32("energyctl.buy_price", "Grid buy price (micro-currency per kBEE)", base.DEC),
+    sell_price = PF.int32("energyctl.sell_price", "Grid sell price (micro-currency per kBEE)", base.DEC),
     extra = PF.bytes("energyctl.extra", "Extra bytes after the body"),
     quote = PF.bytes("energyctl.quote", "Quoted packet"),
     q_version = PF.uint8("energyctl.quote.ip.version", "IPv4 version", base.DEC, nil, 0xF0),
@@ -1014,6 +1018,18 @@ local function dissect_control(tvb, pinfo, tree)
         end
         pinfo.cols.info = string.format("Static limit period=%d (%ds) export=%d import=%d", tvb:range(8, 4):uint(),
             tvb:range(12, 4):uint(), tvb:range(16, 4):uint(), tvb:range(20, 4):uint())
+    elseif ctype == 4 then
+        local ok2 = add_fields(t, t, tvb, 0, {
+            { fc.period, 8, 4 }, { fc.buy_price, 12, 4 }, { fc.sell_price, 16, 4 },
+        }, "Price notice")
+        if not ok2 then pinfo.cols.info = "Price [truncated]"; return end
+        if len > 20 then
+            local x = t:add(fc.extra, tvb:range(20, len - 20))
+            x:add_proto_expert_info(ex.malformed, string.format("Price body is %d bytes, must be 12 (R5.7)", len - 8))
+        end
+        -- micro-currency per 1000 BEE = currency per kWh at 1 BEE = 1 Wh
+        pinfo.cols.info = string.format("Price period=%d buy=%.3f sell=%.3f /kWh", tvb:range(8, 4):uint(),
+            tvb:range(12, 4):int() / 1e6, tvb:range(16, 4):int() / 1e6)
     else
         dissect_quote(tvb, t, 8)
         if ctype == 2 then

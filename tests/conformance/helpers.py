@@ -9,6 +9,7 @@ from eip.protocol.model import (
     EnergyIp,
     EnergyTcp,
     Packet,
+    PriceNotice,
     RequestOption,
     StaticLimitNotice,
 )
@@ -88,6 +89,11 @@ def notice_packet() -> Packet:
         StaticLimitNotice(5, 7200, 5000, 3000),
         dscp=c.DSCP_ISP_CONTROL,
     )
+
+
+def price_packet(buy: int = 556_000, sell: int = -12_000) -> Packet:
+    """The ISP's price notice to the PV card (R5.7); a negative sell price is legal."""
+    return notice_packet()._replace(payload=PriceNotice(5, buy, sell))
 
 
 def wire(pkt: Packet) -> bytearray:

@@ -5,10 +5,18 @@ import pytest
 from eip.errors import DecodeError
 from eip.protocol import codec
 from eip.protocol import constants as c
-from eip.protocol.model import LimitExceeded, Unreachable
+from eip.protocol.model import LimitExceeded, PriceNotice, StaticLimitNotice, Unreachable
 from eip.protocol.path import error_for
 from eip.sample import sample_exchange
-from tests.conformance.helpers import CTRL, EIP, data_packet, fix_checksums, notice_packet, wire
+from tests.conformance.helpers import (
+    CTRL,
+    EIP,
+    data_packet,
+    fix_checksums,
+    notice_packet,
+    price_packet,
+    wire,
+)
 
 
 def _field(buf) -> str:
@@ -70,3 +78,31 @@ def test_r5_6_islanded_code():
     buf = codec.encode(err)
     assert buf[CTRL] == c.CTRL_UNREACHABLE and buf[CTRL + 1] == 4
     assert codec.decode(buf).payload.code == c.UNREACH_ISLANDED
+
+
+def test_r5_7_price_notice():
+    pkt = price_packet()
+    buf = wire(pkt)
+    assert len(buf) == CTRL + 8 + c.PRICE_BODY_LEN == CTRL + 20
+    assert buf[CTRL : CTRL + 2] == bytes((c.CTRL_PRICE, 0)) and buf[CTRL + 4 : CTRL + 8] == bytes(4)
+    assert buf[EIP + 2] & c.EIP_FLAG_ISP and buf[EIP + 1] == 0
+    assert codec.decode(bytes(buf)).payload == PriceNotice(5, 556_000, -12_000)
+    assert buf[-4:] == (-12_000).to_bytes(4, "big", signed=True)  # i32, network byte order
+    low = price_packet(-(2**31), 2**31 - 1)
+    assert codec.decode(codec.encode(low)) == low
+    for cut in (4, 1):  # a shorter body, then one byte more than 12
+        other = bytearray(buf[:-cut]) if cut == 4 else bytearray(buf) + b"\0"
+        other[2:4] = len(other).to_bytes(2, "big")
+        with pytest.raises(DecodeError, match=r"must be 12 \(R5\.7\)") as err:
+            codec.decode(bytes(fix_checksums(other)))
+        assert err.value.field == "control.body"
+    buf[CTRL + 1] = 1  # price has only code 0
+    assert _field(fix_checksums(buf)) == "control.code"
+    # The ISP sends each card its prices just before the card's static-limit notice.
+    exchange = [pkt for _s, _d, pkt in sample_exchange()]
+    for i, pkt in enumerate(exchange):
+        if isinstance(pkt.payload, StaticLimitNotice):
+            after = exchange[i - 1]
+            assert isinstance(after.payload, PriceNotice) and after.dst == pkt.dst
+            assert after.payload.period == pkt.payload.period
+            assert after.eip.flags & c.EIP_FLAG_ISP and after.eip.energy_type == 0

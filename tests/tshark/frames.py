@@ -168,6 +168,7 @@ def local_frames() -> list[bytes]:
     quoted = data1[14 : 14 + 20 + 24 + 8]
     return [
         ctl_frame(isp, pv, control(1, 0, 0, struct.pack("!IIII", 5, 7200, 5000, 3000))),
+        ctl_frame(isp, pv, control(4, 0, 0, struct.pack("!Iii", 5, 556000, -12000))),  # R5.7
         tcp_frame(load, pv, 49152, 10, 1000, 0, syn, 2000, opt_request(2500, prio=1)),
         tcp_frame(pv, load, 10, 49152, 5000, 1001, syn | ack, 4000, opt_request(2150, prio=1)),
         tcp_frame(load, pv, 49152, 10, 1001, 5001, ack, 2000),

@@ -18,6 +18,7 @@ from eip.protocol.layers import (
     BEESignature,
     EnergyControl,
     EnergyIP,
+    EnergyPrice,
     EnergyQuote,
     EnergyStaticLimit,
     EnergyTCP,
@@ -95,6 +96,11 @@ CONTROL = {
     "energyctl.limit": "value",
 }
 STATIC = {f"energyctl.{n}": n for n in ("period", "period_s", "export_limit", "import_limit")}
+PRICE = {
+    "energyctl.period": "period",
+    "energyctl.buy_price": "buy_price_micro_per_kbee",
+    "energyctl.sell_price": "sell_price_micro_per_kbee",
+}
 QUOTE_IP = {
     "energyctl.quote.ip.version": "version",
     "energyctl.quote.ip.hdr_len": "ihl",
@@ -314,13 +320,13 @@ def compare_packet(cmp: Comparer, pkt_elem: ET.Element, frame: bytes, where: str
             where,
         )
         check_checksum(cmp, fields, "energyctl", ctl, where)
-        if ctl.type == c.CTRL_STATIC_LIMIT:
-            cmp.layer(
-                [f for f in fields if f.get("name") not in CONTROL],
-                scapy_pkt[EnergyStaticLimit],
-                STATIC,
-                where,
+        if ctl.type in (c.CTRL_STATIC_LIMIT, c.CTRL_PRICE):
+            body, mapping = (
+                (scapy_pkt[EnergyStaticLimit], STATIC)
+                if ctl.type == c.CTRL_STATIC_LIMIT
+                else (scapy_pkt[EnergyPrice], PRICE)
             )
+            cmp.layer([f for f in fields if f.get("name") not in CONTROL], body, mapping, where)
         else:
             quote = find(fields, "energyctl.quote")
             quoted = scapy_pkt[EnergyQuote].quoted
@@ -398,13 +404,15 @@ def test_every_field_matches_scapy(sample_pcap):
         "BEESignature",
         "BEEReceipt",
         "EnergyStaticLimit",
+        "EnergyPrice",
         "EnergyQuote",
     ):
         assert kind in kinds
     assert {("control", t) for t in c.CONTROL_TYPES} <= kinds
     assert {("bee", t) for t in c.BEE_TYPES} <= kinds
     assert cmp.count > 30 * len(frames), cmp.count
-    every = set(ENERGY_IP) | set(ENERGY_TCP) | set(CONTROL) | set(STATIC) | set(QUOTE_IP)
+    every = set(ENERGY_IP) | set(ENERGY_TCP) | set(CONTROL) | set(STATIC) | set(PRICE)
+    every |= set(QUOTE_IP)
     every |= set(BEE_FIELDS) | set(ORDER_FIELDS) | set(FILL_FIELDS) | set(SIG_FIELDS)
     every |= set(RCPT_FIELDS)
     every |= set(OPTION) - {"energytcp.option.data"}
@@ -415,6 +423,8 @@ def test_every_field_matches_scapy(sample_pcap):
 
 EXPECTED_INFO = (
     "Static limit period=",
+    "Price period=5 buy=0.556 sell=0.540 /kWh",
+    "Price period=5 buy=0.556 sell=-0.012 /kWh",  # the local frame's negative sell price
     "Request ",
     "Offer 500 BEE flexibility",
     "Accept offer 500 BEE flexibility",
@@ -455,6 +465,11 @@ def test_info_column_names_every_message_class(sample_pcap):
         ),
         ("energyip.static_limit < 1000", lambda p: p[EnergyIP].static_limit < 1000),
         ("energyctl.type == 1", lambda p: EnergyStaticLimit in p),
+        ("energyctl.type == 4", lambda p: EnergyPrice in p),
+        (
+            "energyctl.sell_price < 0",
+            lambda p: EnergyPrice in p and p[EnergyPrice].sell_price_micro_per_kbee < 0,
+        ),
         ("energyip.flags.isp == 1", lambda p: p[EnergyIP].flags.ISP),
         (
             "energytcp.port == 2",

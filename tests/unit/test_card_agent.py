@@ -22,7 +22,7 @@ from eip.card.node import CardNode, open_ledger
 from eip.etcp.keys import CardKey
 from eip.protocol import codec
 from eip.protocol import constants as c
-from eip.protocol.model import EnergyIp, Packet, StaticLimitNotice
+from eip.protocol.model import EnergyIp, Packet, PriceNotice, StaticLimitNotice
 from eip.yamlconf import ConfigError, load_text
 from tests.unit.test_card_node import ipv4
 
@@ -84,6 +84,13 @@ class LanBench:
         node = self.nodes[name]
         sent = self.perform(name, node.on_datagram(data, self.now))
         return sent + self.perform(name, node.flush())
+
+    def price(self, name: str, period: int, buy: int, sell: int, src: str = ISP_IP) -> list:
+        """A price notice (R5.7) for card `name`, from `src` (the ISP unless told otherwise)."""
+        pkt = Packet(src, IPS[name], EnergyIp(0, c.EIP_FLAG_ISP, ISP_MAC, 1, period),
+                     PriceNotice(period, buy, sell), dscp=c.DSCP_ISP_CONTROL)  # fmt: skip
+        data = ipv4(src, IPS[name], c.DSCP_ISP_CONTROL, codec.encode_transport(pkt))
+        return self.perform(name, self.nodes[name].on_datagram(data, self.now))
 
     def run(self, until=lambda: False, max_steps: int = 50_000) -> None:
         by_ip = {ip: n for n, ip in IPS.items()}
@@ -236,6 +243,18 @@ def test_what_did_not_trade_in_its_period_is_withdrawn_from_the_pool(lan):
     assert sorted(o["state"] for o in pv.pool.orders.values()) == ["cancelled", "resting"]
     assert len(lan.pool.pool) == 1  # the pool holds period 9's order only
     assert pv.cancel_order(first, lan.now) == []  # over: nothing more to send
+
+
+def test_the_isps_price_notice_is_the_behaviours_price_signal(lan):
+    """R5.7: a price notice from the ISP sets the signal; the PV then asks the grid's sell price."""
+    pv = lan.nodes["pv"]
+    assert lan.price("pv", 8, 700_000, 650_000, src="10.1.0.12") == []  # not the ISP: ignored
+    assert pv.status()["price"] is None and pv.agent.price_signal is None
+    assert lan.price("pv", 8, 700_000, 650_000) == []
+    assert pv.status()["price"]["sell_price_micro_per_kbee"] == 650_000
+    assert pv.status()["event_counts"]["price"] == 1
+    lan.notice("pv", 8)
+    assert placed(pv)[0][:3] == (1, 1000, 650_000)  # its ask: max(marginal 0.30, sell 0.65)
 
 
 def test_a_behaviour_trades_only_its_periods(lan):

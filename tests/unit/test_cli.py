@@ -33,6 +33,7 @@ def test_sample_pcap_then_decode_shows_every_message_kind(tmp_path):
     text = done.stdout
     for kind in (
         "static-limit",
+        " price period=5 buy=0.556 sell=0.540 /kWh",
         " request ",
         " accept ",
         " reject ",
@@ -53,8 +54,8 @@ def test_sample_pcap_then_decode_shows_every_message_kind(tmp_path):
 def test_decode_reports_malformed_packets_and_skips_other_traffic(tmp_path):
     from eip.protocol import codec
 
-    frames = [codec.encode_frame(p, s, d) for s, d, p in sample_exchange()[:3]]
-    bad = bytearray(frames[2])
+    frames = [codec.encode_frame(p, s, d) for s, d, p in sample_exchange()]
+    bad = bytearray(next(f for f in frames if f[14 + 20 + 3] == 6))  # the first Energy-TCP segment
     bad[-1] ^= 0xFF  # breaks the Energy-TCP checksum
     udp = bytes(12) + b"\x08\x00" + bytes([0x45]) + bytes(8) + bytes([17]) + bytes(10)
     pcap = tmp_path / "mixed.pcap"

@@ -17,6 +17,7 @@ from eip.protocol.model import (
     Packet,
     PoolFill,
     PoolOrder,
+    PriceNotice,
     Receipt,
     RejectOption,
     RequestOption,
@@ -181,6 +182,7 @@ NOTICE_HEX = (
     "1600 0101 0200 0000 0001 e6f5 0000 0003 0000 0005 ffff ffff"  # Energy-IP, ISP flag, nh 1
     "0100 c39a 0000 0000 0000 0005 0000 1c20 0000 1388 0000 0bb8"  # control type 1 + body
 )
+PRICE = NOTICE._replace(payload=PriceNotice(5, 556_000, 540_000))
 
 
 def test_golden_request():
@@ -253,6 +255,15 @@ def test_golden_static_limit_notice():
     assert codec.decode(golden) == NOTICE
 
 
+def test_golden_price_notice():
+    body = struct.pack("!BBHIIii", 4, 0, 0, 0, 5, 556_000, 540_000)
+    golden = _datagram("10.0.0.1", "10.1.0.11", 48, 0, 64, (0, 1, NOTICE.eip.origin_mac, 3, 5,
+                                                             c.NO_LIMIT), 1, body)  # fmt: skip
+    assert len(golden) == 20 + 24 + 8 + c.PRICE_BODY_LEN
+    assert codec.encode(PRICE) == golden
+    assert codec.decode(golden) == PRICE
+
+
 def test_encode_transport_and_frame():
     wire = codec.encode(DATA)
     assert codec.encode_transport(DATA) == wire[20:]
@@ -276,6 +287,8 @@ MIXED = Bee(0, c.BEE_FLEXIBILITY, 0, 0, 20000, 0, 0, 0, 0, 5000, 100, T, T + 900
         REQUEST,
         DATA,
         NOTICE,
+        PRICE,
+        NOTICE._replace(payload=PriceNotice(2**32 - 1, -(2**31), -1)),
         DATA._replace(eip=DATA.eip._replace(energy_type=0), payload=DATA.payload._replace(
             records=(HEAT, ORDER, FILL, MIXED), options=())),
         DATA._replace(eip=DATA.eip._replace(energy_type=0, options=b"\x01\x02\x03\x04" * 2),
@@ -288,7 +301,8 @@ MIXED = Bee(0, c.BEE_FLEXIBILITY, 0, 0, 20000, 0, 0, 0, 0, 5000, 100, T, T + 900
         NOTICE._replace(payload=LimitExceeded(1, 4000, codec.encode(DATA)[:76])),
         NOTICE._replace(payload=Unreachable(4, b"\x45odd")),
     ],
-    ids=["request", "data", "notice", "mixed", "eip-options", "reject", "wup", "exceeded", "unr"],
+    ids=["request", "data", "notice", "price", "price-negative", "mixed", "eip-options", "reject",
+         "wup", "exceeded", "unr"],
 )  # fmt: skip
 def test_round_trip(pkt):
     wire = codec.encode(pkt)
@@ -313,8 +327,8 @@ def _edit(pkt: Packet, at: int, value: bytes, fix: bool = True) -> DecodeError:
 
 @pytest.mark.parametrize(
     "pkt",
-    [REQUEST, DATA, NOTICE, SIGNED, RECEIPT],
-    ids=["request", "data", "notice", "sig", "rcpt"],
+    [REQUEST, DATA, NOTICE, PRICE, SIGNED, RECEIPT],
+    ids=["request", "data", "notice", "price", "sig", "rcpt"],
 )
 def test_truncation_at_every_length(pkt):
     wire = codec.encode(pkt)
@@ -394,6 +408,17 @@ def test_control_errors():
     err = _err(fix_checksums(buf))
     assert (err.field, err.offset) == ("control.body", TCP + 8)
     assert _edit(NOTICE, EIP + 1, b"\x01").field == "energy_ip.energy_type"
+
+
+@pytest.mark.parametrize("extra", [-4, -1, 1, 4])
+def test_price_notice_body_must_be_12_bytes(extra):
+    buf = bytearray(codec.encode(PRICE))
+    buf = buf[:extra] if extra < 0 else buf + bytes(extra)
+    buf[2:4] = struct.pack("!H", len(buf))
+    err = _err(fix_checksums(buf))
+    assert (err.field, err.offset) == ("control.body", TCP + 8)
+    assert "must be 12 (R5.7)" in err.reason
+    assert _edit(PRICE, TCP + 1, b"\x01").field == "control.code"
 
 
 def test_syn_rules():
@@ -549,6 +574,13 @@ def _signed(sig):
          "energy_ip.origin_mac"),
         (DATA._replace(eip=DATA.eip._replace(options=b"abc")), "energy_ip.options"),
         (NOTICE._replace(payload=StaticLimitNotice(period=-5)), "control.period"),
+        (NOTICE._replace(payload=PriceNotice(period=2**32)), "control.period"),
+        (NOTICE._replace(payload=PriceNotice(buy_price_micro_per_kbee=2**31)),
+         "control.buy_price_micro_per_kbee"),
+        (NOTICE._replace(payload=PriceNotice(sell_price_micro_per_kbee=-(2**31) - 1)),
+         "control.sell_price_micro_per_kbee"),
+        (NOTICE._replace(payload=PriceNotice(sell_price_micro_per_kbee=0.5)),
+         "control.sell_price_micro_per_kbee"),
         (NOTICE._replace(payload=LimitExceeded(code=3)), "control.code"),
         (NOTICE._replace(payload=Unreachable(quoted="text")), "control.quoted"),
         (NOTICE._replace(eip=NOTICE.eip._replace(energy_type=1)), "energy_ip.energy_type"),

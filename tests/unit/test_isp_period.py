@@ -18,7 +18,7 @@ from eip.isp.model import IspError, NodalInjections, OpfResult, StaticLimits
 from eip.protocol.codec import decode_frame, encode_frame
 from eip.protocol.constants import ETCP_ACK, ETCP_WUP, EXCEEDED_STATIC, NO_LIMIT
 from eip.protocol.messages import segment_dscp
-from eip.protocol.model import EnergyIp, EnergyTcp, Packet, StaticLimitNotice
+from eip.protocol.model import EnergyIp, EnergyTcp, Packet, PriceNotice, StaticLimitNotice
 from eip.sdn import pipeline as pl
 from eip.sdn.controller import K_IMPORT, MARGIN_POLLS
 from tests.unit.test_sdn_support import QUANTUM, deliver, e_frame, make_plan, started
@@ -330,11 +330,33 @@ def test_the_isp_gets_no_more_export_than_the_meter_can_pass():
     assert ctl.status()["cards"]["vpp1-0"]["quota_blocks"] == 0  # the quota check is not touched
 
 
+def test_each_card_hears_its_nodes_prices_just_before_its_static_limit_notice():
+    """R5.7: at a period boundary the ISP's node prices (the OPF's LMP of the card's bus) go to
+    every card before its notice, so a card deciding at the notice already knows them."""
+    ctl, _, isp = isp_controller(NoDynamic)
+    out = ctl.tick(PERIOD_S)
+    heard: dict = {}
+    for _, po in out:
+        if isinstance(po, parser.OFPPacketOut):
+            _, _, pkt = decode_frame(po.data)
+            heard.setdefault(pkt.dst, []).append(pkt.payload)
+    lmp = isp.last.opf.lmp_cny_per_kwh
+    for card in ctl.plan.cards:
+        price, notice = heard[card.ip]
+        assert type(notice) is StaticLimitNotice and notice.period == 1
+        want = round(lmp[card.bus] * 1e6)  # micro-CNY per 1000 BEE at 1 BEE = 1 Wh
+        assert price == PriceNotice(1, want, want), card.name
+    assert {round(lmp[c.bus] * 1e6) for c in ctl.plan.cards} == {500_000, 600_000}
+
+
 def test_without_an_isp_nothing_changes():
     ctl, f = started()
     assert "isp" not in ctl.status()
     assert f["s1"].flows(pl.T_FORWARD, pl.cookie(K_IMPORT, 0)) == []
     assert meter_mods(ctl.tick(PERIOD_S)) == []
+    sent = [decode_frame(po.data)[2].payload for _, po in ctl.tick(2 * PERIOD_S)
+            if isinstance(po, parser.OFPPacketOut)]  # fmt: skip
+    assert sent and all(type(p) is StaticLimitNotice for p in sent)  # no prices without an ISP
 
 
 # --------------------------------------------------------------------------- the real grid code

@@ -22,6 +22,7 @@ from eip.protocol.layers import (
     BEESignature,
     EnergyControl,
     EnergyIP,
+    EnergyPrice,
     EnergyQuote,
     EnergyStaticLimit,
     EnergyTCP,
@@ -61,6 +62,11 @@ STATIC_LIMIT = bytes.fromhex(
     "45c000440001400040fd24fd0a00fffe0a000001"  # IPv4, 20 bytes
     "1600010102000000fffee6ce000000070000002affffffff"  # Energy-IP, 24 bytes
     "0100c375000000000000002a00001c200000138800000bb8"  # control, 24 bytes
+)
+PRICE = bytes.fromhex(
+    "45c00040001a400040fd24e80a00fffe0a000001"  # IPv4, 20 bytes
+    "1600010102000000fffee6ce000000070000002affffffff"  # Energy-IP, 24 bytes
+    "0400aecc000000000000002a00087be0ffffd120"  # control, 20 bytes: sell price -12000
 )
 LIMIT_EXCEEDED = bytes.fromhex(
     "45c000410002400040fd24ff0a00fffe0a000001"  # IPv4, 20 bytes
@@ -298,6 +304,22 @@ CASES = {
             (
                 EnergyStaticLimit,
                 {"period": 42, "period_s": 7200, "export_limit": 5000, "import_limit": 3000},
+            ),
+        ],
+    ),
+    "price": (
+        PRICE,
+        [
+            ip_(48 << 2, 64, 26, 0x24E8, ISP, CARD),
+            isp_eip(1, 0xE6CE),
+            control_(4, 0, 0xAECC, 0),
+            (
+                EnergyPrice,
+                {
+                    "period": 42,
+                    "buy_price_micro_per_kbee": 556000,
+                    "sell_price_micro_per_kbee": -12000,
+                },
             ),
         ],
     ),
@@ -695,6 +717,7 @@ def test_energy_ip_next_header_and_ip_proto_follow_the_stack():
     assert raw(IP() / EnergyIP() / EnergyTCP())[9] == 253
     assert raw(EnergyIP() / EnergyTCP())[3] == 6
     assert raw(EnergyIP() / EnergyControl() / EnergyStaticLimit())[3] == 1
+    assert raw(EnergyControl() / EnergyPrice())[0] == 4
     assert raw(EnergyControl() / EnergyQuote(quoted=b"x"))[0] == 3
 
 
@@ -854,6 +877,14 @@ MODELS = {
         dscp=48,
         ident=1,
     ),
+    "price": model.Packet(
+        src=ISP,
+        dst=CARD,
+        eip=model.EnergyIp(flags=1, origin_mac=IMAC, node_id=7, period=42),
+        payload=model.PriceNotice(42, 556000, -12000),
+        dscp=48,
+        ident=26,
+    ),
     "limit_exceeded": model.Packet(
         src=ISP,
         dst=CARD,
@@ -914,6 +945,15 @@ def test_to_scapy_matches_golden(name):
 def test_model_round_trip(m):
     assert from_scapy(to_scapy(m)) == m
     assert from_scapy(IP(raw(to_scapy(m)))) == m
+
+
+def test_price_notice_body_must_be_12_bytes():
+    assert IP(PRICE)[EnergyPrice].mysummary() == "price period=42 buy=556000 sell=-12000"
+    longer = IP(src=ISP, dst=CARD) / EnergyIP(flags=1) / EnergyControl(type=4) / EnergyPrice()
+    with pytest.raises(DecodeError, match=r"R5\.7"):
+        from_scapy(IP(raw(longer / Raw(b"xx"))))
+    with pytest.raises(DecodeError, match=r"R5\.7"):
+        from_scapy(IP(raw(IP(src=ISP, dst=CARD) / EnergyIP() / EnergyControl(type=4))))
 
 
 def test_to_scapy_ipv4_header():

@@ -8,13 +8,19 @@ from scapy.packet import bind_bottom_up, bind_layers
 
 from eip.protocol.constants import (
     CTRL_LIMIT_EXCEEDED,
+    CTRL_PRICE,
     CTRL_STATIC_LIMIT,
     CTRL_UNREACHABLE,
     IP_PROTO_ENERGY,
     NH_CONTROL,
     NH_ENERGY_TCP,
 )
-from eip.protocol.layers.control import EnergyControl, EnergyQuote, EnergyStaticLimit
+from eip.protocol.layers.control import (
+    EnergyControl,
+    EnergyPrice,
+    EnergyQuote,
+    EnergyStaticLimit,
+)
 from eip.protocol.layers.convert import from_scapy, to_scapy
 from eip.protocol.layers.energy_ip import EnergyIP
 from eip.protocol.layers.energy_tcp import (
@@ -44,6 +50,7 @@ __all__ = [
     "ETCPOptUnknown",
     "EnergyControl",
     "EnergyIP",
+    "EnergyPrice",
     "EnergyQuote",
     "EnergyStaticLimit",
     "EnergyTCP",
@@ -56,6 +63,7 @@ bind_layers(IP, EnergyIP, frag=0, proto=IP_PROTO_ENERGY)
 bind_layers(EnergyIP, EnergyTCP, nh=NH_ENERGY_TCP)
 bind_layers(EnergyIP, EnergyControl, nh=NH_CONTROL)
 bind_layers(EnergyControl, EnergyStaticLimit, type=CTRL_STATIC_LIMIT)
+bind_layers(EnergyControl, EnergyPrice, type=CTRL_PRICE)
 # A quote answers type 2 or 3; stacking EnergyControl()/EnergyQuote() defaults to 3 (unreachable).
 bind_bottom_up(EnergyControl, EnergyQuote, type=CTRL_LIMIT_EXCEEDED)
 bind_layers(EnergyControl, EnergyQuote, type=CTRL_UNREACHABLE)

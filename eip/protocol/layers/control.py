@@ -1,8 +1,15 @@
-"""Energy-IP control messages (protocol.md s.5): static limit, limit exceeded, unreachable."""
+"""Energy-IP control messages (protocol.md s.5): static limit, limit exceeded, unreachable, price."""
 
 import struct
 
-from scapy.fields import ByteEnumField, IntField, MultiEnumField, StrField, XShortField
+from scapy.fields import (
+    ByteEnumField,
+    IntField,
+    MultiEnumField,
+    SignedIntField,
+    StrField,
+    XShortField,
+)
 from scapy.packet import Packet
 
 from eip.protocol.checksum import internet_checksum
@@ -48,6 +55,23 @@ class EnergyStaticLimit(Packet):
         return self.sprintf(
             "static-limit period=%EnergyStaticLimit.period% (%EnergyStaticLimit.period_s%s) "
             "export=%EnergyStaticLimit.export_limit% import=%EnergyStaticLimit.import_limit%"
+        )
+
+
+class EnergyPrice(Packet):
+    """Body of a price notice (type 4): the ISP's buy and sell prices at the card's node (R5.7)."""
+
+    name = "Energy-IP price notice"
+    fields_desc = [
+        IntField("period", 0),
+        SignedIntField("buy_price_micro_per_kbee", 0),
+        SignedIntField("sell_price_micro_per_kbee", 0),
+    ]
+
+    def mysummary(self):
+        return self.sprintf(
+            "price period=%EnergyPrice.period% buy=%EnergyPrice.buy_price_micro_per_kbee% "
+            "sell=%EnergyPrice.sell_price_micro_per_kbee%"
         )
 
 

@@ -8,6 +8,7 @@ from eip.errors import DecodeError, EncodeError
 from eip.protocol import model
 from eip.protocol.constants import (
     CTRL_LIMIT_EXCEEDED,
+    CTRL_PRICE,
     CTRL_STATIC_LIMIT,
     CTRL_UNREACHABLE,
     IP_PROTO_ENERGY,
@@ -17,7 +18,12 @@ from eip.protocol.constants import (
     OPT_NOP,
     OPTION_LENGTHS,
 )
-from eip.protocol.layers.control import EnergyControl, EnergyQuote, EnergyStaticLimit
+from eip.protocol.layers.control import (
+    EnergyControl,
+    EnergyPrice,
+    EnergyQuote,
+    EnergyStaticLimit,
+)
 from eip.protocol.layers.energy_ip import EnergyIP
 from eip.protocol.layers.energy_tcp import (
     EnergyTCP,
@@ -67,6 +73,9 @@ def to_scapy(pkt: model.Packet) -> IP:
             export_limit=body.export_limit,
             import_limit=body.import_limit,
         )
+    elif isinstance(body, model.PriceNotice):
+        eip.nh = NH_CONTROL
+        upper = EnergyControl(type=CTRL_PRICE, code=0, value=0) / EnergyPrice(**body._asdict())
     elif isinstance(body, model.LimitExceeded):
         eip.nh = NH_CONTROL
         upper = EnergyControl(type=CTRL_LIMIT_EXCEEDED, code=body.code, value=body.limit)
@@ -186,6 +195,14 @@ def _control_from_scapy(ctrl: EnergyControl):
             export_limit=body.export_limit,
             import_limit=body.import_limit,
         )
+    if ctrl.type == CTRL_PRICE:
+        if not isinstance(body, EnergyPrice):
+            raise DecodeError("control.body", _offset(ctrl) + 8, "price body missing (R5.7)")
+        if not isinstance(body.payload, NoPayload):
+            raise DecodeError(
+                "control.body", _offset(body.payload), "bytes after the 12-byte body (R5.7)"
+            )
+        return model.PriceNotice(**{n: getattr(body, n) for n in model.PriceNotice._fields})
     quoted = bytes(body.quoted) if isinstance(body, EnergyQuote) else b""
     if ctrl.type == CTRL_LIMIT_EXCEEDED:
         return model.LimitExceeded(code=ctrl.code, limit=ctrl.value, quoted=quoted)
