@@ -57,7 +57,10 @@ class AgentHost:
         return self.start_period(period, now)
 
     def on_price(self, notice) -> list:
-        """The ISP's price notice for the card's node (R5.7): the price signal of the next views."""
+        """The ISP's price notice for the card's node (R5.7): the price signal of the next views,
+        unless the behaviour is configured not to take it (`isp_prices: false`)."""
+        if not self.config.isp_prices:
+            return []
         self.price_signal = PriceSignal(
             from_wire_price(notice.buy_price_micro_per_kbee),
             from_wire_price(notice.sell_price_micro_per_kbee),

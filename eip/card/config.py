@@ -32,14 +32,16 @@ class Peer:
 @dataclass(frozen=True)
 class BehaviourConfig:
     """The trading behaviour a card hosts (docs/agents.md): its kind, its parameters (checked by
-    `eip.agents.behaviour_from_config`), the period length it decides for, in emulated seconds, and
-    the periods it trades: from `first_period` to `last_period` (None: every period it hears of)."""
+    `eip.agents.behaviour_from_config`), the period length it decides for, in emulated seconds, the
+    periods it trades (`first_period` to `last_period`, None: every period it hears of) and whether
+    the ISP's price notices are its price signal (`isp_prices`)."""
 
     kind: str
     params: dict = field(default_factory=dict, hash=False)
     period_s: float = 7200.0
     first_period: int = 0
     last_period: int | None = None
+    isp_prices: bool = True  # take the ISP's price notices (R5.7) as the price signal
 
     def trades_in(self, period: int) -> bool:
         """True when `period` is one of the periods this behaviour decides."""
@@ -53,7 +55,7 @@ class BehaviourConfig:
 
 
 # beside the behaviour's own parameters
-BEHAVIOUR_HOST_KEYS = ("kind", "period_s", "first_period", "last_period")
+BEHAVIOUR_HOST_KEYS = ("kind", "period_s", "first_period", "last_period", "isp_prices")
 PERIOD_MAX = 0xFFFFFFFF  # the Energy-IP period field
 PERIOD_S_MAX = 1e7
 
@@ -71,9 +73,11 @@ def parse_behaviour(value, where: Where) -> BehaviourConfig:
     last = value.get("last_period")
     if last is not None:
         last = _count(last, where.at("last_period"), first, PERIOD_MAX)
+    isp_prices = value.get("isp_prices", True)
+    typed(isp_prices, where.at("isp_prices"), bool, "true or false")
     params = {str(k): v for k, v in value.items() if k not in BEHAVIOUR_HOST_KEYS}
     behaviour_from_config(value["kind"], params, where)  # errors name the file, line and key
-    return BehaviourConfig(value["kind"], params, period_s, first, last)
+    return BehaviourConfig(value["kind"], params, period_s, first, last, isp_prices)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ def test_short_day_traded_by_the_cards_behaviours_under_the_enforcing_isp(tmp_pa
         assert cards[name]["sent_bee"] == 0 and cards[name]["switch_exported_bee"] == 0, name
     for name, c in cards.items():  # every BEE a seller's ledger sent crossed its meter
         assert c["switch_exported_bee"] >= c["sent_bee"], (name, c)
+        # every period's static-limit notice, each after the ISP's prices for the card's node (R5.7)
+        assert c["notices"] >= 3 and c["price_notices"] == c["notices"], (name, c)
     checks = collect_ledgers(tmp_path)
     assert sorted(ch["card"] for ch in checks) == sorted(agents.ALL_CARDS)
     assert all(ch["ok"] for ch in checks), checks

@@ -255,6 +255,10 @@ def test_the_isps_price_notice_is_the_behaviours_price_signal(lan):
     assert pv.status()["event_counts"]["price"] == 1
     lan.notice("pv", 8)
     assert placed(pv)[0][:3] == (1, 1000, 650_000)  # its ask: max(marginal 0.30, sell 0.65)
+    load = lan.nodes["load"]
+    load.agent.config = dataclasses.replace(BEHAVIOURS["load"], isp_prices=False)
+    lan.price("load", 8, 700_000, 650_000)
+    assert load.agent.price_signal is None and load.status()["price"] is not None  # kept, not used
 
 
 def test_a_behaviour_trades_only_its_periods(lan):
@@ -290,6 +294,7 @@ def test_the_behaviour_and_pool_keys_of_a_card_yaml():
         ("behaviour: {kind: pv, forecast_kw: 1, period_s: 0}\n", "behaviour.period_s: 0 is out"),
         ("behaviour: {kind: pv, forecast_kw: 1, period_s: true}\n", "behaviour.period_s"),
         ("behaviour: {kind: pv, forecast_kw: 1, first_period: -1}\n", "behaviour.first_period"),
+        ("behaviour: {kind: pv, forecast_kw: 1, isp_prices: 1}\n", "behaviour.isp_prices"),
         (
             "behaviour: {kind: pv, forecast_kw: 1, first_period: 5, last_period: 4}\n",
             "behaviour.last_period: 4 is out of range 5..",

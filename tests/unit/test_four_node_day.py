@@ -158,7 +158,7 @@ def _row(kind, sold=0, sent=0, bought=0, received=0, money=0.0):
             "bought_kwh": received * 1.2, "money_cny": money,
             "undelivered_bee": max(0, sold - sent) + max(0, bought - received),
             "beyond_fills": sent > sold or received > bought, "switch_exported_bee": sent,
-            "notices": 3, "window_updates": 0, "limit_exceeded": 0}  # fmt: skip
+            "notices": 3, "price_notices": 3, "window_updates": 0, "limit_exceeded": 0}  # fmt: skip
 
 
 def test_an_agents_day_is_summed_from_the_ledgers_and_flags_a_card_beyond_its_fills(day, tmp_path):

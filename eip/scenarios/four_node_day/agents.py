@@ -28,12 +28,14 @@ def power_scale(kwh_per_bee: float) -> float:
     return KWH_PER_BEE / float(kwh_per_bee)
 
 
-def behaviour_entries(day_params, periods: list[int], kwh_per_bee: float) -> dict:
-    """card name -> its `--behaviours` entry: kind, period, the periods it trades, its parameters."""
+def behaviour_entries(day_params, periods: list[int], kwh_per_bee: float,
+                      isp_prices: bool = True) -> dict:  # fmt: skip
+    """card name -> its `--behaviours` entry: kind, period, the periods it trades, whether it takes
+    the ISP's price notices, its parameters."""
     configs = study_configs(four_node, day_params, None, power_scale(kwh_per_bee))
     return {
         name: {"kind": kind, "period_s": PERIOD_EMULATED_S, "first_period": periods[0],
-               "last_period": periods[0] + len(periods) - 1, **params}
+               "last_period": periods[0] + len(periods) - 1, "isp_prices": isp_prices, **params}
         for name, (kind, params) in configs.items()
     }  # fmt: skip
 
@@ -45,7 +47,7 @@ def trade(ctx: RunContext, day_params, periods: list[int], s: dict) -> dict:
 
     period_s, kwh_per_bee = float(s["period_s"]), float(s["kwh_per_bee"])
     path = ctx.path("behaviours.yaml")
-    entries = behaviour_entries(day_params, periods, kwh_per_bee)
+    entries = behaviour_entries(day_params, periods, kwh_per_bee, bool(s["isp_prices"]))
     path.write_text(yaml.safe_dump(entries, sort_keys=True))
     card_args = ("--behaviours", str(path), "--pool", s["pool"],
                  "--time-scale", f"{PERIOD_EMULATED_S / period_s:g}")  # fmt: skip
@@ -104,6 +106,7 @@ def card_row(name: str, profile: dict, status: dict, switch: dict, kwh_per_bee: 
         "switch_exported_bee": switch.get("exported_bee"),
         "switch_imported_bee": switch.get("imported_bee"),
         "notices": int(seen.get("static-limit", 0)),
+        "price_notices": int(seen.get("price", 0)),
         "window_updates": int(seen.get("window-update", 0)),
         "limit_exceeded": int(seen.get("limit-exceeded", 0)),
         "soc_wh": behaviour.get("soc_wh"),
@@ -145,7 +148,7 @@ def summary(day, periods: list[int], kwh_per_bee: float, traded: dict | None) ->
         "no_card_beyond_fills": not any(c["beyond_fills"] for c in cards.values()),
         "money_sum_cny": round(sum(c["money_cny"] for c in cards.values()), 3),
         **{k: sum(c[k] for c in cards.values())
-           for k in ("notices", "window_updates", "limit_exceeded")},
+           for k in ("notices", "price_notices", "window_updates", "limit_exceeded")},
         "load_kwh": kwh("load", "bought_kwh"),
         "renewable_kwh": round(kwh("pv", "sold_kwh") + kwh("wind", "sold_kwh"), 3),
         "thermal_kwh": kwh("plant", "sold_kwh"),
@@ -166,7 +169,7 @@ def report_lines(w: dict) -> list[str]:
            f"{w['elapsed_s']} s (network start {w['startup_s']} s), {w['undelivered_bee']} BEE "
            f"sold but not delivered (held back by the network's limits); no card got or gave more "
            f"than its fills: **{w['no_card_beyond_fills']}**. The cards heard {w['notices']} static-limit "
-           f"notices, {w['window_updates']} window updates and {w['limit_exceeded']} LimitExceeded "
+           f"notices, {w['price_notices']} price notices, {w['window_updates']} window updates and {w['limit_exceeded']} LimitExceeded "
            f"from the ISP. Money sums to "
            f"{w['money_sum_cny']:.3f} CNY over all cards (P2P is zero-sum).", "",
            "| | on the wire (ledgers) kWh | offline model kWh |", "|---|---|---|",

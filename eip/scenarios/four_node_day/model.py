@@ -34,6 +34,12 @@ SCHEMA = {
         "agents: every card's behaviour decides its "
         "orders in the WAN pool; plan: the offline model's trades placed as crossing orders",
     ),
+    "isp_prices": (
+        bool,
+        True,
+        "agents: the behaviours take the ISP's price notices (R5.7) as their price signal (else "
+        "the day's public price forecast only)",
+    ),
     "pool": (str, WAN_POOL, "the public WAN pool every card sends its orders to (vpp1's router)"),
     "kwh_per_bee": ((int, float), 1.0, "model kWh per BEE on the wire (scale factor)"),
     "elasticity_urban": (float, -0.5, "urban load price elasticity (+10 % price -> -5 %)"),
