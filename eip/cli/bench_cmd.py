@@ -41,7 +41,17 @@ def register(subparsers) -> None:
     m.set_defaults(func=run_market)
     lp = sub.add_parser("loop", help="closed-loop periods: ISP enforcing vs measuring only (root)")
     lp.add_argument("--periods", type=int, default=3, help="periods traded per run (default 3)")
-    lp.add_argument("--period-s", type=float, default=10.0, help="wall s per period (default 10)")
+    lp.add_argument(
+        "--period-s",
+        type=float,
+        default=None,
+        help="wall s per period (default 10; with --day 6, the ISP's scale)",
+    )
+    lp.add_argument(
+        "--day",
+        action="store_true",
+        help="the closed-loop four_node_day (cards' behaviours) instead of grid_limits",
+    )
     lp.add_argument("--json", action="store_true", help="print JSON")
     lp.set_defaults(func=run_loop)
     r = sub.add_parser("reliability", help="fuzzing, faults, hostile cards and load (root for all)")
@@ -113,6 +123,8 @@ def run_reliability(args: argparse.Namespace) -> int:
 
 
 def run_loop(args: argparse.Namespace) -> int:
-    from eip.bench.loop import run
+    from eip.bench.loop import run, run_day
 
-    return _print(run(args.periods, args.period_s), args.json)
+    if args.day:
+        return _print(run_day(args.periods, args.period_s or 6.0), args.json)
+    return _print(run(args.periods, args.period_s or 10.0), args.json)

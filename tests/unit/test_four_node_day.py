@@ -177,3 +177,21 @@ def test_an_agents_day_is_summed_from_the_ledgers_and_flags_a_card_beyond_its_fi
     metrics = assemble(day, w)
     text = report(metrics, RunContext("four_node_day", {}, "both", tmp_path))
     assert "traded by the cards' behaviours" in text and "| plant1 | 1 | 1 | 100 | 90 |" in text
+
+
+def test_bench_loop_day_figures_come_from_the_timeline_and_the_ledgers():
+    from eip.bench.loop import day_figures, day_settings
+
+    s = day_settings(3, 6.0)
+    assert (s["trading"], s["kwh_per_bee"], s["isp_prices"]) == ("agents", 1.2, False)
+    traded = {"timeline": [{"period": 8, "delivered_bee": 300, "controller_cpu_s": 0.2,
+                            "driver_late_s": 0.1},
+                           {"period": 9, "delivered_bee": 200, "controller_cpu_s": 0.4,
+                            "driver_late_s": 0.0}],
+              "cards": {"a": _row("load", bought=600, received=600),
+                        "b": _row("plant", sold=600, sent=600)},
+              "settle_s": 3.0, "quantum_bee": 10}  # fmt: skip
+    f = day_figures(traded, 6.0)
+    assert f["bee_per_s"] == 50.0 and f["packets_per_s"] == 5.0  # 600 BEE over 2 x 6 s
+    assert f["controller_cpu_s_per_period"] == 0.3 and f["settle_over_period"] == 0.5
+    assert f["delivered_bee"] == 600 and f["sold_bee"] == 600 and f["driver_late_s_max"] == 0.1

@@ -16,6 +16,7 @@ import yaml
 from eip.agents.base import KWH_PER_BEE
 from eip.agents.study import study_configs
 from eip.cases import four_node
+from eip.proc import cpu_s
 from eip.scenarios.base import RunContext
 
 PERIOD_EMULATED_S = 7200.0  # a two-hour period, as the behaviours count it
@@ -57,9 +58,18 @@ def trade(ctx: RunContext, day_params, periods: list[int], s: dict) -> dict:
                        card_args=card_args) as emu:  # fmt: skip
         t_up = time.monotonic()
         cards = {n: emu.net.card(n) for n in ALL_CARDS}
+        pid = emu.controller.pid
+        timeline, last = [], (delivered_bee(cards), cpu_s(pid))
         for i in range(len(periods)):
             time.sleep(max(0.0, emu.period_start_s(i + 1) - time.monotonic()))
+            late_s = time.monotonic() - emu.period_start_s(i + 1)
+            now = (delivered_bee(cards), cpu_s(pid))
+            timeline.append({"period": periods[i], "delivered_bee": now[0] - last[0],
+                             "controller_cpu_s": round(now[1] - last[1], 3),
+                             "driver_late_s": round(late_s, 3)})  # fmt: skip
+            last = now
             ctx.progress("period", i + 1, len(periods))
+        t_last = time.monotonic()
         idle_polls = [0]
 
         def settled():
@@ -74,13 +84,21 @@ def trade(ctx: RunContext, day_params, periods: list[int], s: dict) -> dict:
             still = sum(len(cards[n].call("status").get("transfers") or ()) for n in ALL_CARDS)
             problems.append(f"{still} transfer(s) still open {s['settle_timeout_s']:g} s after the "
                             "last period: the figures are what had arrived")  # fmt: skip
+        settle_s = time.monotonic() - t_last
         profiles = {n: cards[n].call("profile") for n in ALL_CARDS}
         status = {n: cards[n].call("status") for n in ALL_CARDS}
         switch = emu.status().get("cards", {})
     return {"cards": {n: card_row(n, profiles[n], status[n], switch.get(n, {}), kwh_per_bee)
                       for n in ALL_CARDS},
             "problems": problems, "startup_s": round(t_up - t_start, 2),
+            "timeline": timeline, "settle_s": round(settle_s, 2), "quantum_bee": int(status[ALL_CARDS[0]].get("quantum_bee", 10)),
             "elapsed_s": round(time.monotonic() - t_start, 2)}  # fmt: skip
+
+
+def delivered_bee(cards: dict) -> int:
+    """Electricity BEE all cards' ledgers received so far (one `profile` call per card)."""
+    return sum(int(cards[n].call("profile").get("energy_wh", {}).get("received", {})
+                   .get("electricity", 0)) for n in ALL_CARDS)  # fmt: skip
 
 
 def card_row(name: str, profile: dict, status: dict, switch: dict, kwh_per_bee: float) -> dict:
@@ -153,7 +171,8 @@ def summary(day, periods: list[int], kwh_per_bee: float, traded: dict | None) ->
         "renewable_kwh": round(kwh("pv", "sold_kwh") + kwh("wind", "sold_kwh"), 3),
         "thermal_kwh": kwh("plant", "sold_kwh"),
         "problems": traded["problems"], "startup_s": traded["startup_s"],
-        "elapsed_s": traded["elapsed_s"],
+        "elapsed_s": traded["elapsed_s"], "timeline": traded.get("timeline", []),
+        "settle_s": traded.get("settle_s"),
     })  # fmt: skip
     return out
 
