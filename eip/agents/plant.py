@@ -3,6 +3,9 @@
 Cost 1/2 a P^2 + b P (P in kW, CNY/h; seed 000 section 10), so the marginal cost at P is a P + b.
 Each period it offers its capacity in `blocks` equal steps, each at the marginal cost of the step's
 top: the ask rises with quantity and every block covers its cost. Never more than its capacity.
+With the ISP's price signal it is the grid selling at its node's price: every block is asked at
+the grid's buy price, for the cards buy what they take from the grid at that price (seed 000 s.5);
+its cost is the ISP's, whose next OPF prices the demand that was served.
 """
 
 from eip.agents.base import AgentView, Behaviour, OrderIntent, Param, energy_wh
@@ -43,6 +46,8 @@ class Plant(Behaviour):
             total_wh = int(energy_wh(top_kw, view.period_s))
             if total_wh - done_wh >= 1:
                 price = self.marginal_cost_cny_per_kwh(top_kw)
+                if view.price_signal is not None:  # the grid sells at its node's price
+                    price = view.price_signal.buy_cny_per_kwh
                 out.append(OrderIntent("sell", total_wh - done_wh, price, view.period))
                 done_wh = total_wh
         return out

@@ -89,7 +89,7 @@ def day_settings(periods: int, period_s: float) -> dict:
     """four_node_day traded by the cards' behaviours (the shipped choices) on the ISP's scale."""
     from eip.scenarios.four_node_day import settings_with_defaults
 
-    return settings_with_defaults({"trading": "agents", "isp_prices": False, "periods": periods,
+    return settings_with_defaults({"trading": "agents", "isp_prices": True, "periods": periods,
                                    "first_period": 8, "period_s": period_s,
                                    "kwh_per_bee": 7.2 / period_s})  # fmt: skip
 

@@ -27,7 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from eip.isp.fees import Fees, lmp_settlement_cny, losses_cost_cny, service_fees
+from eip.isp.fees import (
+    MIN_PROFIT_RATE,
+    Fees,
+    lmp_settlement_cny,
+    losses_cost_cny,
+    service_fees,
+)
 from eip.isp.model import IspError, NodalInjections, OpfResult, StaticLimits
 from eip.isp.reversal import Reversal, reversal_exchanges
 from eip.sdn.limits import LimitsError, LimitTable
@@ -384,15 +390,17 @@ class EnergyIsp:
         return dict(self.dynamic.update(exported_bee_by_mac, elapsed_s) or {})
 
     def node_prices(self) -> dict:
-        """card MAC -> (buy, sell) CNY/kWh at its bus in the latest period: the LMP both ways (the
-        public price signal, R5.7); empty before an OPF ran."""
+        """card MAC -> (buy, sell) CNY/kWh at its bus in the latest period, the public price signal
+        (R5.7): the grid pays the LMP for energy fed in and charges LMP x (1 + MIN_PROFIT_RATE)
+        for energy taken, its 10 % profit rate (seed 000 s.10); empty before an OPF ran."""
         opf = self.last.opf if self.last is not None else None
         if opf is None:
             opf = self.in_force.opf if self.in_force is not None else None
         if opf is None:
             return {}
         lmp = opf.lmp_cny_per_kwh
-        return {mac: (lmp[b], lmp[b]) for mac, b in self.card_bus.items() if b in lmp}
+        up = 1.0 + MIN_PROFIT_RATE
+        return {mac: (lmp[b] * up, lmp[b]) for mac, b in self.card_bus.items() if b in lmp}
 
     def take_records(self) -> list[dict]:
         """The published and measured records since the last call (the controller app logs them)."""

@@ -187,13 +187,16 @@ def test_ev_must_charge_bid_fills_against_the_pool():
 
 def test_plant_ask_rises_with_quantity_and_stays_within_capacity():
     plant = Plant(a_cny_per_kw2h=0.0008, b_cny_per_kwh=0.55, capacity_kw=500.0, blocks=5)
-    asks = plant.decide(view(0, 0.9))
+    asks = plant.decide(view(0))  # no price signal: the merit order
     prices = [i.price_cny_per_kwh for i in asks]
     assert prices == sorted(prices) and len(set(prices)) == 5
     assert prices[-1] == pytest.approx(0.0008 * 500 + 0.55)  # marginal cost at capacity
     assert total(asks) == 1_000_000  # 500 kW for 2 h
     plant.on_fill(Fill("sell", 400_000, prices[1], 0))
     assert plant.status()["dispatch_kw"] == pytest.approx(200.0)
+    # with the ISP's signal the plant is the grid: all of it at the grid's buy price
+    asks = Plant(a_cny_per_kw2h=0.0008, b_cny_per_kwh=0.55, capacity_kw=500.0).decide(view(1, 0.9))
+    assert {i.price_cny_per_kwh for i in asks} == {0.9} and total(asks) == 1_000_000
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -398,7 +401,7 @@ def test_a_scaled_study_system_trades_the_same_prices_on_fewer_bee():
 def test_hosted_agent_routes_fills_and_keeps_resting_orders():
     host = HostedAgent(Plant(a_cny_per_kw2h=0.001, b_cny_per_kwh=0.3, capacity_kw=10, blocks=2),
                        3600.0, epoch_s=1000)  # fmt: skip
-    v = host.view(1000 + 3599, price_signal=PriceSignal(0.5, 0.4))
+    v = host.view(1000 + 3599)  # no signal: asks at marginal cost
     assert (v.period, v.period_s, v.resting) == (0, 3600.0, ())
     first, second = host.orders(v)
     assert (first.side, first.quantity, first.start_s, first.end_s) == (SEND, 5000, 1000, 4600)

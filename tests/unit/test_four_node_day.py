@@ -183,7 +183,7 @@ def test_bench_loop_day_figures_come_from_the_timeline_and_the_ledgers():
     from eip.bench.loop import day_figures, day_settings
 
     s = day_settings(3, 6.0)
-    assert (s["trading"], s["kwh_per_bee"], s["isp_prices"]) == ("agents", 1.2, False)
+    assert (s["trading"], s["kwh_per_bee"], s["isp_prices"]) == ("agents", 1.2, True)
     traded = {"timeline": [{"period": 8, "delivered_bee": 300, "controller_cpu_s": 0.2,
                             "driver_late_s": 0.1},
                            {"period": 9, "delivered_bee": 200, "controller_cpu_s": 0.4,

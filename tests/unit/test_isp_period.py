@@ -344,8 +344,9 @@ def test_each_card_hears_its_nodes_prices_just_before_its_static_limit_notice():
     for card in ctl.plan.cards:
         price, notice = heard[card.ip]
         assert type(notice) is StaticLimitNotice and notice.period == 1
-        want = round(lmp[card.bus] * 1e6)  # micro-CNY per 1000 BEE at 1 BEE = 1 Wh
-        assert price == PriceNotice(1, want, want), card.name
+        sell = round(lmp[card.bus] * 1e6)  # micro-CNY per 1000 BEE at 1 BEE = 1 Wh
+        buy = round(lmp[card.bus] * 1.1 * 1e6)  # the grid's charge keeps its 10 % profit rate
+        assert price == PriceNotice(1, buy, sell), card.name
     assert {round(lmp[c.bus] * 1e6) for c in ctl.plan.cards} == {500_000, 600_000}
 
 
