@@ -967,6 +967,16 @@ local function dissect_quote(tvb, tree, off)
     end
 end
 
+
+-- Bytes after a control body of fixed length: shown, and flagged as malformed citing the rule.
+local function extra_body(t, tvb, len, body_len, what, rule)
+    if len > 8 + body_len then
+        local x = t:add(fc.extra, tvb:range(8 + body_len, len - 8 - body_len))
+        x:add_proto_expert_info(ex.malformed, string.format("%s body is %d bytes, must be %d (%s)", what,
+            len - 8, body_len, rule))
+    end
+end
+
 local function dissect_control(tvb, pinfo, tree)
     local len = tvb:len()
     local t = tree:add(p_ctl, tvb:range(0, len))
@@ -1012,10 +1022,7 @@ local function dissect_control(tvb, pinfo, tree)
             { fc.period, 8, 4 }, { fc.period_s, 12, 4 }, { fc.export_limit, 16, 4 }, { fc.import_limit, 20, 4 },
         }, "Static-limit notice")
         if not ok2 then pinfo.cols.info = "Static limit [truncated]"; return end
-        if len > 24 then
-            local x = t:add(fc.extra, tvb:range(24, len - 24))
-            x:add_proto_expert_info(ex.malformed, string.format("Static-limit body is %d bytes, must be 16 (R5.3)", len - 8))
-        end
+        extra_body(t, tvb, len, 16, "Static-limit", "R5.3")
         pinfo.cols.info = string.format("Static limit period=%d (%ds) export=%d import=%d", tvb:range(8, 4):uint(),
             tvb:range(12, 4):uint(), tvb:range(16, 4):uint(), tvb:range(20, 4):uint())
     elseif ctype == 4 then
@@ -1023,10 +1030,7 @@ local function dissect_control(tvb, pinfo, tree)
             { fc.period, 8, 4 }, { fc.buy_price, 12, 4 }, { fc.sell_price, 16, 4 },
         }, "Price notice")
         if not ok2 then pinfo.cols.info = "Price [truncated]"; return end
-        if len > 20 then
-            local x = t:add(fc.extra, tvb:range(20, len - 20))
-            x:add_proto_expert_info(ex.malformed, string.format("Price body is %d bytes, must be 12 (R5.7)", len - 8))
-        end
+        extra_body(t, tvb, len, 12, "Price", "R5.7")
         -- micro-currency per 1000 BEE = currency per kWh at 1 BEE = 1 Wh
         pinfo.cols.info = string.format("Price period=%d buy=%.3f sell=%.3f /kWh", tvb:range(8, 4):uint(),
             tvb:range(12, 4):int() / 1e6, tvb:range(16, 4):int() / 1e6)
