@@ -7,11 +7,14 @@ a notice runs its own clock, one period every `period_s / time_scale` wall secon
 period of the same length. Orders go out through the node's `place_order` (the `order` op's path);
 sells are paced over the order's frame (`pace=frame`); what did not trade in its period is cancelled
 in the pool when the next period begins. Frames are emulated seconds anchored at the
-wall time of the first period the card decides: period k is [anchor + (k - k0) period_s, ... +
-period_s), so the frames of different periods never overlap and a frame-paced fill takes one period.
+start of the `period_s` slot of the wall clock in which the first period the card decides begins
+(`slot_start`, the same for every card): period k is [anchor + (k - k0) period_s, ... + period_s),
+so frames of different periods never overlap, across cards too, and a frame-paced fill takes one
+period.
 """
 
 import logging
+import math
 from collections import deque
 
 from eip.agents.base import EnergyTotals, PriceSignal, from_wire_price
@@ -23,6 +26,13 @@ from eip.protocol import constants as c
 log = logging.getLogger(__name__)
 
 ORDERS_KEPT = 200  # the placed orders `status` lists (newest)
+
+
+def slot_start(wall_s: float, period_s: float) -> int:
+    """The start of the `period_s`-long slot of the wall clock that `wall_s` falls in: every card
+    that hears the same notice (within ms of each other) gets the same anchor, so their frames of
+    one period are the same and no frame of one period overlaps another card's of the next."""
+    return int(math.floor(wall_s / period_s) * period_s)
 
 
 class AgentHost:
@@ -104,7 +114,9 @@ class AgentHost:
         if not self.config.trades_in(period):
             return out  # outside the behaviour's first_period..last_period: no orders
         if not self.anchored:
-            self.hosted.epoch_s = int(self.node.wall()) - period * self.config.period_s
+            self.hosted.epoch_s = slot_start(self.node.wall(), self.config.period_s) - period * (
+                self.config.period_s
+            )
             self.anchored = True
         self.last_period = period
         view = self.hosted.view(
