@@ -172,6 +172,10 @@ def test_an_agents_day_is_summed_from_the_ledgers_and_flags_a_card_beyond_its_fi
     assert w["thermal_kwh"] == pytest.approx(108.0) and w["load_kwh"] == pytest.approx(108.0)
     assert w["no_card_beyond_fills"] and w["money_sum_cny"] == 0.0
     assert w["model"]["load_kwh"] > 0  # the offline model beside it, same periods
+    fig = w["fig10"]  # the wire's Fig. 10 rows; a partial day has no model value beside them
+    assert fig["carbon_emissions_kg"] == {"wire": pytest.approx(108.0 * 0.55), "model": None}
+    assert fig["load_cost_urban"]["wire"] == 50.0 and fig["pv_revenue"]["wire"] == 0.0
+    assert fig["daily_power_loss_kwh"]["wire"] is None  # nothing measured: no power flow
     cards["urban-load"] = _row("load", bought=100, received=110)  # a duplicate delivery
     assert not agents.summary(day, [8, 9, 10], 1.2, traded)["no_card_beyond_fills"]
     metrics = assemble(day, w)
@@ -195,3 +199,16 @@ def test_bench_loop_day_figures_come_from_the_timeline_and_the_ledgers():
     assert f["bee_per_s"] == 50.0 and f["packets_per_s"] == 5.0  # 600 BEE over 2 x 6 s
     assert f["controller_cpu_s_per_period"] == 0.3 and f["settle_over_period"] == 0.5
     assert f["delivered_bee"] == 600 and f["sold_bee"] == 600 and f["driver_late_s_max"] == 0.1
+
+
+def test_the_wire_losses_are_an_ac_power_flow_of_what_the_switches_measured():
+    from eip.scenarios.four_node_day import agents
+
+    rows = [{"period": 8, "measured": {"elapsed_s": 6.0, "cards": {
+        "plant2": {"exported_bee": 400, "imported_bee": 0},
+        "urban-load": {"exported_bee": 0, "imported_bee": 400}}}}]  # fmt: skip
+    flow = agents.measured_flow(rows, 6.0)
+    # 400 Wh in 6 s = 240 kW from bus 1 to bus 2, over L0 and, in parallel, L1 + L2
+    assert set(flow) == {"8"} and flow["8"]["losses_kw"] > 1.0
+    assert 50 < flow["8"]["max_line_loading_percent"] < 100
+    assert agents.measured_flow([{"period": 9, "measured": None}], 6.0) == {}

@@ -57,7 +57,7 @@ def run(ctx: RunContext) -> dict:
     on_wire = s["network"] and ctx.mode in ("energy-internet", "both") and ctx.emulation is not None
     if s["trading"] == "agents":
         traded = agents.trade(ctx, day_params(s), periods, s) if on_wire else None
-        wire = agents.summary(day, periods, kwh_per_bee, traded)
+        wire = agents.summary(day, periods, kwh_per_bee, traded, float(s["period_s"]))
     else:
         carried = carry_out(ctx, orders, periods, s) if on_wire else None
         wire = wire_summary(day, orders, periods, kwh_per_bee, carried)

@@ -88,10 +88,11 @@ def trade(ctx: RunContext, day_params, periods: list[int], s: dict) -> dict:
         profiles = {n: cards[n].call("profile") for n in ALL_CARDS}
         status = {n: cards[n].call("status") for n in ALL_CARDS}
         switch = emu.status().get("cards", {})
+        isp_rows = [r for r in emu.isp_summary().get("periods", []) if r["period"] in periods]
     return {"cards": {n: card_row(n, profiles[n], status[n], switch.get(n, {}), kwh_per_bee)
                       for n in ALL_CARDS},
             "problems": problems, "startup_s": round(t_up - t_start, 2),
-            "timeline": timeline, "settle_s": round(settle_s, 2), "quantum_bee": int(status[ALL_CARDS[0]].get("quantum_bee", 10)),
+            "timeline": timeline, "settle_s": round(settle_s, 2), "isp_periods": isp_rows, "quantum_bee": int(status[ALL_CARDS[0]].get("quantum_bee", 10)),
             "elapsed_s": round(time.monotonic() - t_start, 2)}  # fmt: skip
 
 
@@ -145,7 +146,54 @@ def model_reference(day, periods: list[int]) -> dict:
     }  # fmt: skip
 
 
-def summary(day, periods: list[int], kwh_per_bee: float, traded: dict | None) -> dict:
+def measured_flow(isp_rows: list, period_s: float) -> dict:
+    """The AC power flow of what the switches measured, per period (eip.isp.measured; the ISP's
+    scale, so kW of the study): losses and the most loaded line. {} when nothing was measured."""
+    from eip.isp.measured import flows_by_period
+
+    rows = [r for r in isp_rows if r.get("measured")]
+    if not rows:
+        return {}
+    flows = flows_by_period(four_node.grid(), rows, period_s, use_elapsed=True)
+    return {str(f.period): {"losses_kw": round(f.losses_kw, 3),
+                            "max_line_loading_percent": round(max(
+                                f.line_loading_percent.values(), default=0.0), 1)}
+            for f in flows}  # fmt: skip
+
+
+def wire_fig10(day, periods: list[int], cards: dict, flow: dict) -> dict:
+    """The Fig. 10 rows the wire gives (ledgers, fills and the measured power flow), with the
+    offline model's Energy Internet value beside each when the run covered the whole day."""
+    h = PERIOD_EMULATED_S / 3600
+    forecast = {
+        n: sum(four_node.PROFILES_KW[n][k % 12] for k in periods) * h for n in ("pv", "wind")
+    }
+    thermal = sum(c["sold_kwh"] for c in cards.values() if c["kind"] == "plant")
+
+    def money(n: str) -> float:
+        return cards.get(n, {}).get("money_cny", 0.0)
+
+    def curtailed(n: str) -> float:
+        return round(max(0.0, forecast[n] - cards.get(n, {}).get("sold_kwh", 0.0)), 1)
+
+    rows = {
+        "daily_power_loss_kwh": round(sum(f["losses_kw"] for f in flow.values()) * h, 1)
+        if flow else None,
+        "carbon_emissions_kg": round(thermal * day.params.carbon_kg_per_kwh, 1),
+        "load_cost_urban": round(-money("urban-load"), 2),
+        "load_cost_rural": round(-money("rural-load"), 2),
+        "pv_revenue": round(money("pv"), 2), "pv_curtailment_kwh": curtailed("pv"),
+        "wind_revenue": round(money("wind"), 2), "wind_curtailment_kwh": curtailed("wind"),
+        "storage_revenue": round(money("storage"), 2),
+    }  # fmt: skip
+    whole_day = sorted(k % 12 for k in periods) == list(range(12))
+    model = day.metrics["energy_internet"] if whole_day else {}
+    return {k: {"wire": v, "model": round(model[k], 2) if k in model else None}
+            for k, v in rows.items()}  # fmt: skip
+
+
+def summary(day, periods: list[int], kwh_per_bee: float, traded: dict | None,
+            period_s: float = 6.0) -> dict:  # fmt: skip
     """The `wire` metrics of an agents day: totals from the ledgers, the model beside them."""
     out = {"trading": "agents", "carried_out": bool(traded), "periods": list(periods),
            "kwh_per_bee": kwh_per_bee, "model": model_reference(day, periods)}  # fmt: skip
@@ -173,6 +221,8 @@ def summary(day, periods: list[int], kwh_per_bee: float, traded: dict | None) ->
         "problems": traded["problems"], "startup_s": traded["startup_s"],
         "elapsed_s": traded["elapsed_s"], "timeline": traded.get("timeline", []),
         "settle_s": traded.get("settle_s"),
+        "power_flow": (flow := measured_flow(traded.get("isp_periods") or [], period_s)),
+        "fig10": wire_fig10(day, periods, cards, flow),
     })  # fmt: skip
     return out
 
@@ -195,6 +245,12 @@ def report_lines(w: dict) -> list[str]:
            f"| loads bought | {w['load_kwh']:,.1f} | {m['load_kwh']:,.1f} |",
            f"| PV + wind sold | {w['renewable_kwh']:,.1f} | {m['renewable_kwh']:,.1f} |",
            f"| plants sold | {w['thermal_kwh']:,.1f} | {m['thermal_kwh']:,.1f} |", "",
+           "Fig. 10 rows from the wire (the ledgers' money at the study's scale, the plants' kWh x "
+           "the carbon intensity, the forecast minus what sold, the losses of an AC power flow of "
+           "what the switches measured); the model's Energy Internet value beside each when the run "
+           "covered the whole day:", "", "| row | wire | offline model |", "|---|---|---|",
+           *(f"| {k} | {_num(v['wire'])} | {_num(v['model'])} |" for k, v in w["fig10"].items()),
+           "",
            "| card | orders | fills | sold BEE (fills) | sent BEE (ledger) | bought BEE (fills) | "
            "received BEE (ledger) | switch-counted export BEE | notices / WUPs / LimitExceeded "
            "| CNY (study scale) |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -209,3 +265,7 @@ def report_lines(w: dict) -> list[str]:
             "what the meter can pass."]  # fmt: skip
     out += [f"- problem: {p}" for p in w["problems"]]
     return out
+
+
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:,.2f}"
