@@ -7,7 +7,7 @@ a notice runs its own clock, one period every `period_s / time_scale` wall secon
 period of the same length. Orders go out through the node's `place_order` (the `order` op's path);
 sells are paced over the order's frame (`pace=frame`); what did not trade in its period is cancelled
 in the pool when the next period begins. Frames are emulated seconds anchored at the
-start of the `period_s` slot of the wall clock in which the first period the card decides begins
+first boundary of the `period_s` grid of the wall clock at or after the first period the card decides
 (`slot_start`, the same for every card): period k is [anchor + (k - k0) period_s, ... + period_s),
 so frames of different periods never overlap, across cards too, and a frame-paced fill takes one
 period.
@@ -29,10 +29,12 @@ ORDERS_KEPT = 200  # the placed orders `status` lists (newest)
 
 
 def slot_start(wall_s: float, period_s: float) -> int:
-    """The start of the `period_s`-long slot of the wall clock that `wall_s` falls in: every card
+    """The next boundary of the `period_s` grid of the wall clock at or after `wall_s`: every card
     that hears the same notice (within ms of each other) gets the same anchor, so their frames of
-    one period are the same and no frame of one period overlaps another card's of the next."""
-    return int(math.floor(wall_s / period_s) * period_s)
+    one period are the same and no frame of one period overlaps another card's of the next. Not
+    the boundary before: the pool clips a frame to start no earlier than now, which would shorten
+    the first period's frame and speed up its frame-paced sales."""
+    return int(math.ceil(wall_s / period_s) * period_s)
 
 
 class AgentHost:

@@ -154,7 +154,7 @@ def test_a_notice_places_exactly_the_behaviours_orders_for_its_period_once(lan):
     assert pv.next_deadline() is None and pv.pool.orders == {}  # nothing before a period starts
     sent = lan.notice("pv", 8)
     assert [tx.dst_ip for tx in sent] == [POOL_IP]
-    start_s = slot_start(lan.t0 + 100, PERIOD_S)  # the 2 h wall-clock slot of its notice
+    start_s = slot_start(lan.t0 + 100, PERIOD_S)  # the next 2 h boundary of the wall clock
     assert (
         placed(pv) == expected_orders("pv", pv, 8) == [(1, 1000, 300_000, start_s, start_s + 7200)]
     )
@@ -264,9 +264,9 @@ def test_the_isps_price_notice_is_the_behaviours_price_signal(lan):
 
 def test_cards_hearing_one_notice_ms_apart_frame_its_period_alike():
     t = 1_765_000_000.0
-    assert slot_start(t + 0.999, 7200.0) == slot_start(t + 0.001, 7200.0) <= t
-    assert slot_start(t, 7200.0) + 7200 > t  # the slot holds the notice: its frame is not over
-    assert slot_start(7199.9999, 7200.0) == 0 and slot_start(7200.0, 7200.0) == 7200
+    assert slot_start(t + 0.999, 7200.0) == slot_start(t + 0.001, 7200.0) >= t
+    assert slot_start(t, 7200.0) - t < 7200  # at most a period ahead: the whole frame to come
+    assert slot_start(0.0001, 7200.0) == 7200 and slot_start(7200.0, 7200.0) == 7200
 
 
 def test_a_behaviour_trades_only_its_periods(lan):
