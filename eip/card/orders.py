@@ -15,6 +15,7 @@ RETRY_S = 0.5
 MAX_TRIES = 8
 ACTION_CANCEL = 2  # PoolOrder.action (1 place, 2 cancel, 3 query)
 FINAL_STATES = ("filled", "cancelled", "rejected", "no-answer")
+SIDE_CODE = {name: code for code, name in c.ORDER_SIDES.items()}  # "send" -> 1, "ask" -> 2
 
 
 class PoolClient:
@@ -54,14 +55,12 @@ class PoolClient:
         order = self.orders.get(order_id)
         if order is None or order["state"] in FINAL_STATES:
             return None
-        side = {v: k for k, v in c.ORDER_SIDES.items()}[order["side"]]
-        rec = PoolOrder(0, order_id, side, order["bee_type"], ACTION_CANCEL, 0, 0,
+        rec = PoolOrder(0, order_id, SIDE_CODE[order["side"]], order["bee_type"], ACTION_CANCEL, 0, 0,
                         order["start_s"], order["end_s"])  # fmt: skip
         seg = EnergyTcp(self.port, c.PORT_BEE_POOL, self.seq, 0, c.ETCP_ACK | c.ETCP_PSH,
                         self.window, records=(rec,))  # fmt: skip
         self.seq = seq_add(self.seq, 1)
         self.pending[(order["pool"], self.seq)] = [seg, now + RETRY_S, 1, order_id]
-        order["cancel_sent"] = True
         return order["pool"], seg
 
     def on_segment(self, src_ip: str, seg: EnergyTcp) -> tuple[list, list, list]:

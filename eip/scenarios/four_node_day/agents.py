@@ -92,7 +92,8 @@ def trade(ctx: RunContext, day_params, periods: list[int], s: dict) -> dict:
     return {"cards": {n: card_row(n, profiles[n], status[n], switch.get(n, {}), kwh_per_bee)
                       for n in ALL_CARDS},
             "problems": problems, "startup_s": round(t_up - t_start, 2),
-            "timeline": timeline, "settle_s": round(settle_s, 2), "isp_periods": isp_rows, "quantum_bee": int(status[ALL_CARDS[0]].get("quantum_bee", 10)),
+            "timeline": timeline, "settle_s": round(settle_s, 2), "isp_periods": isp_rows,
+            "quantum_bee": int(status[ALL_CARDS[0]].get("quantum_bee", 10)),
             "elapsed_s": round(time.monotonic() - t_start, 2)}  # fmt: skip
 
 
