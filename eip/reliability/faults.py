@@ -251,6 +251,9 @@ def wan_flap(emu, sender: str, receiver: str, vpp: str, total: int = 20_000,
     return report
 
 
+DETACH_GRACE_S = 0.5  # OVS flushes a detached bridge's flows asynchronously; deliveries then drain
+
+
 def switch_detach(emu, sender: str, receiver: str, switches=("s1", "wan"),
                   total: int = 20_000) -> dict:  # fmt: skip
     """OVS loses its controller (del-controller) mid-transfer, then gets it back (set-controller)."""
@@ -260,6 +263,8 @@ def switch_detach(emu, sender: str, receiver: str, switches=("s1", "wan"),
     for sw in switches:
         detach_switch(emu, sw)
     report = {"fault": "ovs del-controller/set-controller", "switches": list(switches)}
+    # what was already on the wire or being verified at the detach is credited first, then 2 s
+    time.sleep(DETACH_GRACE_S)
     report["bee_while_detached"] = _progress(emu, receiver, 2.0, tid)
     report["credited_when_detached_end"] = credited(emu, receiver, tid)
     report["flows_while_detached"] = all_ofctl_counts(emu)
