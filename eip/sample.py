@@ -25,6 +25,7 @@ from eip.protocol.model import (
     Bee,
     EnergyIp,
     EnergyTcp,
+    FeeNotice,
     LimitExceeded,
     OfferOption,
     Packet,
@@ -182,15 +183,17 @@ EV_REQUEST = RequestOption(8000, *FRAME_S, T0_S + 3600, c.BEE_ELECTRICITY, 2)
 
 def _limit_notices() -> list[Hop]:
     """The ISP sends the PV card and the load the grid's buy and sell prices at the card's node
-    (R5.7), each followed by the card's static limits for the period."""
+    (R5.7), each followed by the card's static limits for the period; the PV card, which moved
+    BEE in the period before, then gets its service-fee bill (R5.8)."""
     hops = []
-    for card, export, import_, buy, sell in (
-        (PV, 5000, 3000, 556_000, 540_000),
-        (LOAD, 1000, 2000, 561_000, 545_000),
+    for card, export, import_, buy, sell, bill in (
+        (PV, 5000, 3000, 556_000, 540_000, [FeeNotice(PERIOD, 1200, 3800)]),
+        (LOAD, 1000, 2000, 561_000, 545_000, []),
     ):
         for notice in (
             PriceNotice(PERIOD, buy, sell),
             StaticLimitNotice(PERIOD, PERIOD_S, export, import_),
+            *bill,
         ):
             hops.append(_pkt(ISP, card, ISP_EIP, notice, dscp=c.DSCP_ISP_CONTROL))
     return hops

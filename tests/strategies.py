@@ -8,6 +8,7 @@ from eip.protocol.model import (
     Bee,
     EnergyIp,
     EnergyTcp,
+    FeeNotice,
     LimitExceeded,
     OfferOption,
     Packet,
@@ -229,6 +230,7 @@ def energy_type_for(payload) -> int:
 control_messages = st.one_of(
     st.builds(StaticLimitNotice, u32, u32, u32, u32),
     st.builds(PriceNotice, u32, i32, i32),
+    st.builds(FeeNotice, u32, u32, u32),
     st.builds(
         LimitExceeded,
         st.sampled_from(sorted(c.LIMIT_EXCEEDED_CODES)),

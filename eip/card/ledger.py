@@ -23,6 +23,7 @@ import sqlite3
 import struct
 from pathlib import Path
 
+from eip.card import bills
 from eip.card import profile as profile_report
 from eip.card import verify as verifier
 from eip.card.ledger_format import (
@@ -456,8 +457,12 @@ class Ledger:
         return profile_report.profile(self._conn, self.identity)
 
     def verify(self) -> VerifyResult:
-        """Check every record: chain, per-transfer continuity, BEE digest, both signatures."""
+        """Check every record (chain, per-transfer continuity, BEE digest, both signatures), then bills."""
         return verifier.verify(self._conn, self.identity)
+
+    def bill(self, isp_ip: str, period: int, usage_bee: int, rate: int, at_s: float, sign) -> bool:
+        """Book the ISP's service-fee bill of a period (R5.8); False if it was booked already."""
+        return bills.record(self._conn, isp_ip, period, usage_bee, rate, at_s, sign)
 
 
 def _delivery_digest(delivery: Delivery) -> bytes:

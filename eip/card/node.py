@@ -15,6 +15,7 @@ from collections import deque
 from eip.card.actions import Answer, Transmit
 from eip.card.agent_host import AgentHost
 from eip.card.config import CardConfig
+from eip.card.isp_messages import IspMessages
 from eip.card.ledger import Ledger
 from eip.card.ops import (
     ControlOps,
@@ -44,7 +45,6 @@ from eip.protocol import constants as c
 from eip.protocol.messages import (
     carries_bee,
     classify,
-    quoted_ports,
     segment_dscp,
     transfer_option,
 )
@@ -52,12 +52,10 @@ from eip.protocol.model import (
     Bee,
     EnergyIp,
     EnergyTcp,
-    LimitExceeded,
     OfferOption,
     Packet,
     PriceNotice,
     StaticLimitNotice,
-    Unreachable,
 )
 
 log = logging.getLogger(__name__)
@@ -83,7 +81,7 @@ def open_ledger(config: CardConfig, key: CardKey) -> Ledger:
     )
 
 
-class CardNode(ControlOps):
+class CardNode(ControlOps, IspMessages):
     """One Energy Internet Card; see docs/card.md. `wall()` gives the wall-clock time (events, BEEs)."""
 
     def __init__(self, config: CardConfig, key: CardKey, ledger: Ledger, energy_ip: str, wall,
@@ -268,42 +266,11 @@ class CardNode(ControlOps):
                 self.stats["unmarked_bee"] = self.stats.get("unmarked_bee", 0) + 1
                 return []
             return self._on_segment(pkt, p, now)
-        if type(p) in (StaticLimitNotice, PriceNotice) and not self._from_isp(pkt):
-            self.stats["ignored"] += 1
-            return []
-        if type(p) is StaticLimitNotice:
-            self.notice, self.period = p, p.period
-            self.node_id = pkt.eip.node_id or self.node_id
-            self._event("static-limit", "", f"period {p.period} export {p.export_limit} "
-                        f"import {p.import_limit}")  # fmt: skip
-            return self.agent.on_notice(p.period, now) if self.agent else []
-        if type(p) is PriceNotice:  # R5.7: the price signal of the card's behaviour
-            self.price = p
-            self._event("price", "", f"period {p.period} buy {p.buy_price_micro_per_kbee} "
-                        f"sell {p.sell_price_micro_per_kbee}")  # fmt: skip
-            return self.agent.on_price(p) if self.agent else []
-        if type(p) in (LimitExceeded, Unreachable):
-            self._on_error(p)
-        return []
-
-    def _from_isp(self, pkt: Packet) -> bool:
-        """ISP messages carry the ISP flag and come from the ISP's address (R4.4, R6.10); the
-        switches' firewall binds every card to its own address, so a card cannot pose as the ISP."""
-        return bool(pkt.eip.flags & c.EIP_FLAG_ISP) and pkt.src == self.config.isp_ip
-
-    def _on_error(self, err) -> None:
-        kind = "limit-exceeded" if type(err) is LimitExceeded else "unreachable"
-        detail = (c.LIMIT_EXCEEDED_CODES if kind == "limit-exceeded" else c.UNREACHABLE_CODES).get(
-            err.code, str(err.code)
-        )
-        ports = quoted_ports(err.quoted)
-        tid = next((conn.transfer_id for conn in self.by_id.values()
-                    if (conn.local.port, conn.remote.port) == ports), "")  # fmt: skip
-        self._event(kind, tid, detail)
+        return self.on_isp_control(pkt, p, now)
 
     def _on_segment(self, pkt: Packet, seg: EnergyTcp, now: float) -> list:
         if seg.flags & c.ETCP_WUP:
-            if not self._from_isp(pkt):
+            if not self.from_isp(pkt):
                 self.stats["ignored"] += 1
                 return []
             # The window is a rate, BEE per second (R6.10); NO_LIMIT lifts it.

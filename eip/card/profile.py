@@ -8,6 +8,7 @@ import json
 import sqlite3
 from fractions import Fraction
 
+from eip.card.bills import totals as bill_totals
 from eip.card.ledger_format import ENERGY_BEE_TYPES, Identity
 from eip.protocol import constants as c
 
@@ -53,6 +54,7 @@ def profile(conn: sqlite3.Connection, ident: Identity) -> dict:
             if bee_type in ENERGY_BEE_TYPES:
                 green_micro += qty * green
                 carbon_mg += qty * carbon
+    fees = bill_totals(conn)
     energy = {side: {names[t]: units[side][names[t]] for t in ENERGY_BEE_TYPES} for side in units}
     cert = names[c.BEE_GREEN_CERTIFICATE]
     right = names[c.BEE_CARBON_RIGHT]
@@ -76,7 +78,10 @@ def profile(conn: sqlite3.Connection, ident: Identity) -> dict:
         "flexibility_w": {side: units[side][flex] for side in units},
         "money_earned": money(earned),
         "money_paid": money(paid),
-        "money_balance": money(earned - paid),
+        "money_balance": money(earned - paid),  # what the trades moved (zero-sum between cards)
+        "money_fees": money(fees["fee_units"]),  # the ISP's service-fee bills (R5.8)
+        "money_net": money(earned - paid - fees["fee_units"]),
+        "fees": {"bills": fees["bills"], "usage_bee": fees["usage_bee"]},
         "counts": counts(conn),
     }
 

@@ -12,6 +12,7 @@ import sqlite3
 import struct
 from typing import NamedTuple
 
+from eip.card import bills
 from eip.card.ledger_format import (
     BAD_QUANTITY,
     BEE_COLUMNS,
@@ -70,6 +71,9 @@ def verify(conn: sqlite3.Connection, me: Identity) -> VerifyResult:
     if orphan:
         tid, seq, no = orphan
         return VerifyResult(False, good, no, f"BEE {tid} seq {seq} has no record #{no}")
+    billed = bills.verify(conn, me.public_key)  # the ISP's service-fee bills (R5.8)
+    if not billed.ok:
+        return VerifyResult(False, good, None, billed.reason)
     return VerifyResult(True, good, None, "ok")
 
 

@@ -34,7 +34,8 @@ def run_verify(args: argparse.Namespace) -> int:
     if result.ok:
         print(f"ok: {result.records} records verified")
         return 0
-    print(f"bad record #{result.first_bad}: {result.reason}")
+    where = "" if result.first_bad is None else f"record #{result.first_bad}: "
+    print(f"bad {where}{result.reason}")
     return 1
 
 
@@ -57,6 +58,8 @@ _MONEY = (
     ("money earned", "money_earned", ",.6f"),
     ("money paid", "money_paid", ",.6f"),
     ("money balance", "money_balance", ",.6f"),
+    ("ISP service fees", "money_fees", ",.6f"),
+    ("money net of fees", "money_net", ",.6f"),
 )
 
 

@@ -64,6 +64,7 @@ class IspPeriod:
     fees: Fees | None = None
     error: str = ""
     timings_s: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    usage_kwh: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # fee shares
 
     @property
     def method(self) -> str | None:
@@ -294,7 +295,7 @@ class EnergyIsp:
         timings["total_s"] = time.perf_counter() - t0
         result = IspPeriod(
             period, False, limits, table, injections, settled, reversal, fees, "",
-            MappingProxyType(timings),
+            MappingProxyType(timings), MappingProxyType({str(m).lower(): float(v) for m, v in usage.items()}),
         )  # fmt: skip
         self.last = self.in_force = result
         self._basis = basis

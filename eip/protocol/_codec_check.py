@@ -25,6 +25,7 @@ from eip.protocol.constants import (
 from eip.protocol.model import (
     Bee,
     EnergyTcp,
+    FeeNotice,
     LimitExceeded,
     OfferOption,
     PoolFill,
@@ -122,6 +123,7 @@ INT_FIELDS = {
         ("buy_price_micro_per_kbee", "i"),
         ("sell_price_micro_per_kbee", "i"),
     ),
+    FeeNotice: (("period", "I"), ("usage_bee", "I"), ("rate_micro_per_kbee", "I")),
     LimitExceeded: (("code", "B"), ("limit", "I")),
     Unreachable: (("code", "B"),),
 }

@@ -14,6 +14,7 @@ from eip.protocol.checksum import internet_checksum
 from eip.protocol.constants import (
     CONTROL_CODES,
     CONTROL_HDR_LEN,
+    CTRL_FEE,
     CTRL_LIMIT_EXCEEDED,
     CTRL_PRICE,
     CTRL_STATIC_LIMIT,
@@ -34,19 +35,18 @@ from eip.protocol.constants import (
     MTU,
     NH_CONTROL,
     NH_ENERGY_TCP,
-    PRICE_BODY_LEN,
     REC_BEE,
     REC_FILL,
     REC_ORDER,
     REC_RCPT,
     REC_SIG,
     RECORD_LENGTHS,
-    STATIC_LIMIT_BODY_LEN,
 )
 from eip.protocol.model import (
     Bee,
     EnergyIp,
     EnergyTcp,
+    FeeNotice,
     LimitExceeded,
     Packet,
     PoolFill,
@@ -68,7 +68,14 @@ _ETCP = Struct("!HHIIBBHIHxx")
 _CTRL = Struct("!BBHI")
 _STATIC = Struct("!IIII")
 _PRICE = Struct("!Iii")
+_FEE = Struct("!III")
 _U16 = Struct("!H")
+_FIXED_CONTROL = {  # control type -> body struct, model, rule
+    CTRL_STATIC_LIMIT: (_STATIC, StaticLimitNotice, "R5.3"),
+    CTRL_PRICE: (_PRICE, PriceNotice, "R5.7"),
+    CTRL_FEE: (_FEE, FeeNotice, "R5.8"),
+}
+_FIXED_BY_MODEL = {cls: (ctype, fmt) for ctype, (fmt, cls, _) in _FIXED_CONTROL.items()}
 _ETH = Struct("!6s6sH")
 # Options and records: encode with kind and length, decode into the model skipping them.
 _BEE_E, _BEE_D = Struct("!BBHBxHI5iIiII"), Struct("!xBxxBxHI5iIiII")
@@ -194,10 +201,9 @@ def _encode(pkt: Packet) -> bytes:
         buf += recs
         _U16.pack_into(buf, t + 14, internet_checksum(memoryview(buf)[t - 12 :]))
     else:
-        if cls is StaticLimitNotice:
-            msg = _CTRL.pack(CTRL_STATIC_LIMIT, 0, 0, 0) + _STATIC.pack(*pl)
-        elif cls is PriceNotice:
-            msg = _CTRL.pack(CTRL_PRICE, 0, 0, 0) + _PRICE.pack(*pl)
+        if cls in _FIXED_BY_MODEL:
+            ctype, fmt = _FIXED_BY_MODEL[cls]
+            msg = _CTRL.pack(ctype, 0, 0, 0) + fmt.pack(*pl)
         elif cls is LimitExceeded:
             if pl.code not in CONTROL_CODES[CTRL_LIMIT_EXCEEDED]:
                 raise EncodeError("control.code", f"{pl.code} is not a limit-exceeded code")
@@ -346,14 +352,14 @@ def _decode_control(data: bytes, t: int, total: int):
     if code not in codes:
         raise DecodeError("control.code", t + 1, f"{code} is not a code of type {ctype} (R5.1)")
     body = t + CONTROL_HDR_LEN
-    if ctype == CTRL_STATIC_LIMIT:
-        if total - body != STATIC_LIMIT_BODY_LEN:
-            raise DecodeError("control.body", body, f"{total - body} bytes, must be 16 (R5.3)")
-        return StaticLimitNotice._make(_STATIC.unpack_from(data, body))
-    if ctype == CTRL_PRICE:
-        if total - body != PRICE_BODY_LEN:
-            raise DecodeError("control.body", body, f"{total - body} bytes, must be 12 (R5.7)")
-        return PriceNotice._make(_PRICE.unpack_from(data, body))
+    fixed = _FIXED_CONTROL.get(ctype)
+    if fixed is not None:  # a notice or bill of one fixed-length body (R5.3, R5.7, R5.8)
+        fmt, cls, rule = fixed
+        if total - body != fmt.size:
+            raise DecodeError(
+                "control.body", body, f"{total - body} bytes, must be {fmt.size} ({rule})"
+            )
+        return cls._make(fmt.unpack_from(data, body))
     if ctype == CTRL_LIMIT_EXCEEDED:
         return LimitExceeded(code, value, data[body:total])
     return Unreachable(code, data[body:total])

@@ -62,11 +62,13 @@ CTRL_STATIC_LIMIT = 1
 CTRL_LIMIT_EXCEEDED = 2
 CTRL_UNREACHABLE = 3
 CTRL_PRICE = 4  # the ISP's public prices at the card's node for a period (R5.7)
+CTRL_FEE = 5  # the ISP's service-fee bill of a card for a period (R5.8)
 CONTROL_TYPES = {
     CTRL_STATIC_LIMIT: "static-limit",
     CTRL_LIMIT_EXCEEDED: "limit-exceeded",
     CTRL_UNREACHABLE: "unreachable",
     CTRL_PRICE: "price",
+    CTRL_FEE: "fee",
 }
 EXCEEDED_STATIC = 0
 EXCEEDED_DYNAMIC = 1
@@ -93,10 +95,12 @@ CONTROL_CODES = {
     CTRL_LIMIT_EXCEEDED: LIMIT_EXCEEDED_CODES,
     CTRL_UNREACHABLE: UNREACHABLE_CODES,
     CTRL_PRICE: {0: "notice"},
+    CTRL_FEE: {0: "bill"},
 }
 CONTROL_HDR_LEN = 8
 STATIC_LIMIT_BODY_LEN = 16
 PRICE_BODY_LEN = 12  # period u32, buy price i32, sell price i32
+FEE_BODY_LEN = 12  # period u32, usage u32 (BEE), rate u32 (micro-currency per 1000 BEE)
 QUOTE_TRANSPORT_BYTES = 8  # the quote holds the IPv4 and Energy-IP headers plus 8 transport bytes
 
 # Energy-TCP (section 6).

@@ -5,6 +5,7 @@ from eip.protocol.messages import classify
 from eip.protocol.model import (
     Bee,
     EnergyTcp,
+    FeeNotice,
     LimitExceeded,
     OfferOption,
     Packet,
@@ -102,6 +103,9 @@ def summary(pkt: Packet) -> str:
     if isinstance(p, PriceNotice):  # micro-currency per 1000 BEE = currency per kWh at 1 BEE = 1 Wh
         buy, sell = p.buy_price_micro_per_kbee / 1e6, p.sell_price_micro_per_kbee / 1e6
         return f"{head} price period={p.period} buy={buy:.3f} sell={sell:.3f} /kWh"
+    if isinstance(p, FeeNotice):
+        fee = p.fee_micro / 1e6
+        return f"{head} fee period={p.period} usage={p.usage_bee} BEE rate={p.rate_micro_per_kbee} fee={fee:.6f}"
     if isinstance(p, LimitExceeded):
         code = c.LIMIT_EXCEEDED_CODES.get(p.code, str(p.code))
         return f"{head} limit-exceeded {code} limit={p.limit} BEE (quote {len(p.quoted)} bytes)"

@@ -164,6 +164,20 @@ class PriceNotice(NamedTuple):
     sell_price_micro_per_kbee: int = 0
 
 
+class FeeNotice(NamedTuple):
+    """Control type 5: the ISP's service-fee bill of a card for one period (R5.8): `usage_bee` BEE
+    the switches metered for the card at `rate_micro_per_kbee`; the card books it in its ledger."""
+
+    period: int = 0
+    usage_bee: int = 0  # the card's metered export + import by which the period's fees are shared
+    rate_micro_per_kbee: int = 0  # micro-currency per 1000 BEE, as the BEE price field
+
+    @property
+    def fee_micro(self) -> float:
+        """The bill in micro-currency: usage x rate / 1000."""
+        return self.usage_bee * self.rate_micro_per_kbee / 1000
+
+
 class LimitExceeded(NamedTuple):
     """Control type 2: a hop dropped a packet that exceeded a limit; quotes the offending headers."""
 
@@ -185,7 +199,7 @@ class Packet(NamedTuple):
     src: str
     dst: str
     eip: EnergyIp
-    payload: EnergyTcp | StaticLimitNotice | PriceNotice | LimitExceeded | Unreachable
+    payload: EnergyTcp | StaticLimitNotice | PriceNotice | FeeNotice | LimitExceeded | Unreachable
     dscp: int = 0
     ttl: int = DEFAULT_TTL
     ident: int = 0

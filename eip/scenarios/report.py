@@ -136,7 +136,7 @@ def _network_sections(results: dict, out_dir: Path) -> list[str]:
     parts = ["## Ledgers", ""]
     if results["ledgers"]:
         rows = [[c["card"], f"`{c['file']}`", c["records"], "ok" if c["ok"] else "**BAD**",
-                 "" if c["ok"] else f"first bad #{c['first_bad']}: {c['reason']}"]
+                 "" if c["ok"] else (f"first bad #{c['first_bad']}: " if c["first_bad"] else "") + c["reason"]]
                 for c in results["ledgers"]]  # fmt: skip
         parts += [table(["card", "copy", "records", "chain", "detail"], rows), ""]
         parts += ["Each copy verifies again with `eip ledger verify FILE`.", ""]

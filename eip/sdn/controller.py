@@ -165,12 +165,14 @@ class EnergyController:
         ]
 
     def _notice(self, st: CardState) -> list:
-        """(With an ISP) the card's node prices (R5.7), then its static-limit notice: a card that
-        decides its period at the notice knows the period's prices by then."""
+        """(With an ISP) the card's node prices (R5.7), its static-limit notice (a card that decides
+        its period at the notice knows the period's prices by then), then its fee bill (R5.8)."""
         period_s = min(max(1, round(self.limits.period_s)), 0xFFFFFFFF)
-        price = self.isp_link.price_notice(st.card.mac, self.period) if self.isp_link else None
+        link, mac = self.isp_link, st.card.mac
+        price = link.price_notice(mac, self.period) if link else None
+        bill = link.fee_notice(mac, self.period) if link else None
         notice = StaticLimitNotice(self.period, period_s, st.export_bee, st.import_bee)
-        return (self._to_card(st, price) if price else []) + self._to_card(st, notice)
+        return [m for x in (price, notice, bill) if x for m in self._to_card(st, x)]
 
     def _meter_flows(self, sw: str) -> tuple[list, list]:
         """The meter-adds and the flows of one switch, from the plan and the current state."""

@@ -8,7 +8,7 @@ meter-modifies and window updates.
 
 import logging
 
-from eip.protocol.model import PriceNotice
+from eip.protocol.model import FeeNotice, PriceNotice
 from eip.sdn.limits import LimitTable
 from eip.sdn.usage import CardState, metered_export_bee
 
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 DYNAMIC_CHANGE = 0.10  # a dynamic window is re-sent when it moves by more than 10 %
 I32 = (-(2**31), 2**31 - 1)  # the price fields (R5.7)
+U32_MAX = 2**32 - 1  # the bill's fields (R5.8)
 
 
 class IspLink:
@@ -64,6 +65,22 @@ class IspLink:
             return None
         buy, sell = (min(max(round(p * 1e6), I32[0]), I32[1]) for p in found)
         return PriceNotice(period, buy, sell)
+
+    def fee_notice(self, mac: str, period: int) -> FeeNotice | None:
+        """The card's service-fee bill for `period` (R5.8): the usage the ISP shared the period's fees
+        by, in BEE, and the card's fee per 1000 BEE of it; None when the card owes nothing (no fees
+        computed for the period, a fail-safe period, no usage)."""
+        last = getattr(self.isp, "last", None)
+        fees = getattr(last, "fees", None)
+        if fees is None or last.period != period:
+            return None
+        usage_kwh = last.usage_kwh.get(mac.lower(), 0.0)
+        fee_cny = fees.by_card_cny.get(mac.lower(), 0.0)
+        usage_bee = min(round(usage_kwh * 1000), U32_MAX)  # 1 BEE = 1 Wh
+        if usage_bee < 1 or fee_cny <= 0:
+            return None
+        rate = min(round(fee_cny * 1e6 / usage_bee * 1000), U32_MAX)  # micro per 1000 BEE
+        return FeeNotice(period, usage_bee, rate) if rate >= 1 else None
 
     def windows(self, cards: dict[str, CardState], quantum_bee: int, now: float) -> dict:
         """The ISP's dynamic windows ({card: BEE or None}) from this period's usage so far."""

@@ -1,7 +1,7 @@
 -- Wireshark / tshark dissector for the Energy Internet protocol, version 1 (docs/protocol.md).
 --
 -- Registered on ip.proto == 253. Decodes the Energy-IP header, Energy-IP control messages
--- (static-limit and price notices, limit exceeded and unreachable with the quoted headers),
+-- (static-limit and price notices, service-fee bills, limit exceeded and unreachable with the quoted headers),
 -- Energy-TCP with its options (request, reject, schedule, offer), and the application records (BEE,
 -- pool order, pool fill, delivery signature SIG and receipt RCPT). Checksums are verified;
 -- signatures are shown, not verified (that needs the cards' public keys).
@@ -28,11 +28,12 @@ local BEE_TYPES = { [1] = "electricity", [2] = "heat", [3] = "gas", [4] = "green
 local BEE_UNITS = { [1] = "Wh", [2] = "Wh", [3] = "Wh", [4] = "Wh", [5] = "g", [6] = "W" }
 local NEXT_HEADERS = { [1] = "energy-control", [6] = "energy-tcp" }
 local CONTROL_TYPES = { [1] = "static-limit", [2] = "limit-exceeded", [3] = "unreachable",
-    [4] = "price" }
+    [4] = "price", [5] = "fee" }
 local CONTROL_CODES = {
     [1] = { [0] = "notice" },
     [2] = { [0] = "static", [1] = "dynamic", [2] = "quota" },
     [3] = { [0] = "network", [1] = "host", [2] = "port", [3] = "prohibited", [4] = "islanded" },
+    [5] = { [0] = "bill" },
     [4] = { [0] = "notice" },
 }
 local OPTION_KINDS = { [0] = "eol", [1] = "nop", [2] = "request", [3] = "reject", [4] = "schedule",
@@ -109,6 +110,8 @@ local fc = {
     import_limit = PF.uint32("energyctl.import_limit", "Static import limit (BEE/period)", base.DEC),
     buy_price = PF.int32("energyctl.buy_price", "Grid buy price (micro-currency per kBEE)", base.DEC),
     sell_price = PF.int32("energyctl.sell_price", "Grid sell price (micro-currency per kBEE)", base.DEC),
+    usage = PF.uint32("energyctl.usage", "Metered usage billed (BEE)", base.DEC),
+    fee_rate = PF.uint32("energyctl.fee_rate", "Fee rate (micro-currency per kBEE)", base.DEC),
     extra = PF.bytes("energyctl.extra", "Extra bytes after the body"),
     quote = PF.bytes("energyctl.quote", "Quoted packet"),
     q_version = PF.uint8("energyctl.quote.ip.version", "IPv4 version", base.DEC, nil, 0xF0),
@@ -1034,6 +1037,15 @@ local function dissect_control(tvb, pinfo, tree)
         -- micro-currency per 1000 BEE = currency per kWh at 1 BEE = 1 Wh
         pinfo.cols.info = string.format("Price period=%d buy=%.3f sell=%.3f /kWh", tvb:range(8, 4):uint(),
             tvb:range(12, 4):int() / 1e6, tvb:range(16, 4):int() / 1e6)
+    elseif ctype == 5 then
+        local ok2 = add_fields(t, t, tvb, 0, {
+            { fc.period, 8, 4 }, { fc.usage, 12, 4 }, { fc.fee_rate, 16, 4 },
+        }, "Service-fee bill")
+        if not ok2 then pinfo.cols.info = "Fee [truncated]"; return end
+        extra_body(t, tvb, len, 12, "Fee", "R5.8")
+        pinfo.cols.info = string.format("Fee period=%d usage=%d BEE rate=%d fee=%.6f", tvb:range(8, 4):uint(),
+            tvb:range(12, 4):uint(), tvb:range(16, 4):uint(),
+            tvb:range(12, 4):uint() * tvb:range(16, 4):uint() / 1e9)
     else
         dissect_quote(tvb, t, 8)
         if ctype == 2 then

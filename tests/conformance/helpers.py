@@ -8,6 +8,7 @@ from eip.protocol.model import (
     Bee,
     EnergyIp,
     EnergyTcp,
+    FeeNotice,
     Packet,
     PriceNotice,
     RequestOption,
@@ -94,6 +95,11 @@ def notice_packet() -> Packet:
 def price_packet(buy: int = 556_000, sell: int = -12_000) -> Packet:
     """The ISP's price notice to the PV card (R5.7); a negative sell price is legal."""
     return notice_packet()._replace(payload=PriceNotice(5, buy, sell))
+
+
+def fee_packet(usage: int = 1200, rate: int = 3800) -> Packet:
+    """The ISP's service-fee bill to the PV card (R5.8)."""
+    return notice_packet()._replace(payload=FeeNotice(5, usage, rate))
 
 
 def wire(pkt: Packet) -> bytearray:

@@ -5,13 +5,20 @@ import pytest
 from eip.errors import DecodeError
 from eip.protocol import codec
 from eip.protocol import constants as c
-from eip.protocol.model import LimitExceeded, PriceNotice, StaticLimitNotice, Unreachable
+from eip.protocol.model import (
+    FeeNotice,
+    LimitExceeded,
+    PriceNotice,
+    StaticLimitNotice,
+    Unreachable,
+)
 from eip.protocol.path import error_for
 from eip.sample import sample_exchange
 from tests.conformance.helpers import (
     CTRL,
     EIP,
     data_packet,
+    fee_packet,
     fix_checksums,
     notice_packet,
     price_packet,
@@ -106,3 +113,30 @@ def test_r5_7_price_notice():
             assert isinstance(after.payload, PriceNotice) and after.dst == pkt.dst
             assert after.payload.period == pkt.payload.period
             assert after.eip.flags & c.EIP_FLAG_ISP and after.eip.energy_type == 0
+
+
+def test_r5_8_fee_bill():
+    pkt = fee_packet()
+    buf = wire(pkt)
+    assert len(buf) == CTRL + 8 + c.FEE_BODY_LEN == CTRL + 20
+    assert buf[CTRL : CTRL + 2] == bytes((c.CTRL_FEE, 0)) and buf[CTRL + 4 : CTRL + 8] == bytes(4)
+    assert buf[EIP + 2] & c.EIP_FLAG_ISP and buf[EIP + 1] == 0
+    bill = codec.decode(bytes(buf)).payload
+    assert bill == FeeNotice(5, 1200, 3800) and bill.fee_micro == 4560  # 1200 BEE x 3800 / 1000
+    assert buf[-8:] == (1200).to_bytes(4, "big") + (3800).to_bytes(4, "big")  # u32, network order
+    for cut in (4, 1):  # a shorter body, then one byte more than 12
+        other = bytearray(buf[:-cut]) if cut == 4 else bytearray(buf) + b"\0"
+        other[2:4] = len(other).to_bytes(2, "big")
+        with pytest.raises(DecodeError, match=r"must be 12 \(R5\.8\)") as err:
+            codec.decode(bytes(fix_checksums(other)))
+        assert err.value.field == "control.body"
+    buf[CTRL + 1] = 1  # a bill has only code 0
+    assert _field(fix_checksums(buf)) == "control.code"
+    # In the sample exchange a bill follows the card's static-limit notice of the same period.
+    exchange = [pkt for _s, _d, pkt in sample_exchange()]
+    bills = [i for i, p in enumerate(exchange) if isinstance(p.payload, FeeNotice)]
+    assert bills
+    for i in bills:
+        before = exchange[i - 1]
+        assert isinstance(before.payload, StaticLimitNotice) and before.dst == exchange[i].dst
+        assert before.payload.period == exchange[i].payload.period

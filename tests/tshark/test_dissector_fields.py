@@ -17,6 +17,7 @@ from eip.protocol.layers import (
     BEEReceipt,
     BEESignature,
     EnergyControl,
+    EnergyFee,
     EnergyIP,
     EnergyPrice,
     EnergyQuote,
@@ -100,6 +101,11 @@ PRICE = {
     "energyctl.period": "period",
     "energyctl.buy_price": "buy_price_micro_per_kbee",
     "energyctl.sell_price": "sell_price_micro_per_kbee",
+}
+FEE = {
+    "energyctl.period": "period",
+    "energyctl.usage": "usage_bee",
+    "energyctl.fee_rate": "rate_micro_per_kbee",
 }
 QUOTE_IP = {
     "energyctl.quote.ip.version": "version",
@@ -320,12 +326,14 @@ def compare_packet(cmp: Comparer, pkt_elem: ET.Element, frame: bytes, where: str
             where,
         )
         check_checksum(cmp, fields, "energyctl", ctl, where)
-        if ctl.type in (c.CTRL_STATIC_LIMIT, c.CTRL_PRICE):
-            body, mapping = (
-                (scapy_pkt[EnergyStaticLimit], STATIC)
-                if ctl.type == c.CTRL_STATIC_LIMIT
-                else (scapy_pkt[EnergyPrice], PRICE)
-            )
+        bodies = {
+            c.CTRL_STATIC_LIMIT: (EnergyStaticLimit, STATIC),
+            c.CTRL_PRICE: (EnergyPrice, PRICE),
+            c.CTRL_FEE: (EnergyFee, FEE),
+        }
+        if ctl.type in bodies:
+            layer, mapping = bodies[ctl.type]
+            body = scapy_pkt[layer]
             cmp.layer([f for f in fields if f.get("name") not in CONTROL], body, mapping, where)
         else:
             quote = find(fields, "energyctl.quote")
@@ -405,6 +413,7 @@ def test_every_field_matches_scapy(sample_pcap):
         "BEEReceipt",
         "EnergyStaticLimit",
         "EnergyPrice",
+        "EnergyFee",
         "EnergyQuote",
     ):
         assert kind in kinds
@@ -466,6 +475,8 @@ def test_info_column_names_every_message_class(sample_pcap):
         ("energyip.static_limit < 1000", lambda p: p[EnergyIP].static_limit < 1000),
         ("energyctl.type == 1", lambda p: EnergyStaticLimit in p),
         ("energyctl.type == 4", lambda p: EnergyPrice in p),
+        ("energyctl.type == 5", lambda p: EnergyFee in p),
+        ("energyctl.usage > 1000", lambda p: EnergyFee in p and p[EnergyFee].usage_bee > 1000),
         (
             "energyctl.sell_price < 0",
             lambda p: EnergyPrice in p and p[EnergyPrice].sell_price_micro_per_kbee < 0,

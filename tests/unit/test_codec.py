@@ -12,6 +12,7 @@ from eip.protocol.model import (
     Bee,
     EnergyIp,
     EnergyTcp,
+    FeeNotice,
     LimitExceeded,
     OfferOption,
     Packet,
@@ -289,6 +290,7 @@ MIXED = Bee(0, c.BEE_FLEXIBILITY, 0, 0, 20000, 0, 0, 0, 0, 5000, 100, T, T + 900
         NOTICE,
         PRICE,
         NOTICE._replace(payload=PriceNotice(2**32 - 1, -(2**31), -1)),
+        NOTICE._replace(payload=FeeNotice(2**32 - 1, 2**32 - 1, 0)),
         DATA._replace(eip=DATA.eip._replace(energy_type=0), payload=DATA.payload._replace(
             records=(HEAT, ORDER, FILL, MIXED), options=())),
         DATA._replace(eip=DATA.eip._replace(energy_type=0, options=b"\x01\x02\x03\x04" * 2),
@@ -301,7 +303,7 @@ MIXED = Bee(0, c.BEE_FLEXIBILITY, 0, 0, 20000, 0, 0, 0, 0, 5000, 100, T, T + 900
         NOTICE._replace(payload=LimitExceeded(1, 4000, codec.encode(DATA)[:76])),
         NOTICE._replace(payload=Unreachable(4, b"\x45odd")),
     ],
-    ids=["request", "data", "notice", "price", "price-negative", "mixed", "eip-options", "reject",
+    ids=["request", "data", "notice", "price", "price-negative", "fee", "mixed", "eip-options", "reject",
          "wup", "exceeded", "unr"],
 )  # fmt: skip
 def test_round_trip(pkt):
@@ -581,6 +583,9 @@ def _signed(sig):
          "control.sell_price_micro_per_kbee"),
         (NOTICE._replace(payload=PriceNotice(sell_price_micro_per_kbee=0.5)),
          "control.sell_price_micro_per_kbee"),
+        (NOTICE._replace(payload=FeeNotice(usage_bee=-1)), "control.usage_bee"),
+        (NOTICE._replace(payload=FeeNotice(rate_micro_per_kbee=2**32)),
+         "control.rate_micro_per_kbee"),
         (NOTICE._replace(payload=LimitExceeded(code=3)), "control.code"),
         (NOTICE._replace(payload=Unreachable(quoted="text")), "control.quoted"),
         (NOTICE._replace(eip=NOTICE.eip._replace(energy_type=1)), "energy_ip.energy_type"),

@@ -18,7 +18,14 @@ from eip.isp.model import IspError, NodalInjections, OpfResult, StaticLimits
 from eip.protocol.codec import decode_frame, encode_frame
 from eip.protocol.constants import ETCP_ACK, ETCP_WUP, EXCEEDED_STATIC, NO_LIMIT
 from eip.protocol.messages import segment_dscp
-from eip.protocol.model import EnergyIp, EnergyTcp, Packet, PriceNotice, StaticLimitNotice
+from eip.protocol.model import (
+    EnergyIp,
+    EnergyTcp,
+    FeeNotice,
+    Packet,
+    PriceNotice,
+    StaticLimitNotice,
+)
 from eip.sdn import pipeline as pl
 from eip.sdn.controller import K_IMPORT, MARGIN_POLLS
 from tests.unit.test_sdn_support import QUANTUM, deliver, e_frame, make_plan, started
@@ -271,7 +278,13 @@ def test_at_a_period_boundary_the_isp_limits_reprogram_the_meters_and_the_notice
     kinds = [type(m).__name__ for _, m in out]
     assert kinds.index("OFPMeterMod") < kinds.index("OFPPacketOut")
     notices = [decode_frame(p[1])[2].payload for p in f["s1"].packet_outs if p[0] == a1.port]
-    assert notices[-1] == StaticLimitNotice(1, 60, new_export, 10**6)
+    *_, notice, bill = notices
+    assert notice == StaticLimitNotice(1, 60, new_export, 10**6)
+    # ... then its share of the period's service fees (R5.8), shared by what it moved in period 0
+    assert type(bill) is FeeNotice and bill.period == 1
+    assert bill.usage_bee == round(res.usage_kwh[a1.mac.lower()] * 1000) > 0
+    assert bill.fee_micro / 1e6 == pytest.approx(res.fees.by_card_cny[a1.mac.lower()], rel=1e-3)
+    assert res.fees.by_card_cny[a1.mac.lower()] > 0
 
 
 def test_a_failed_opf_at_the_boundary_keeps_the_meters():
@@ -342,7 +355,7 @@ def test_each_card_hears_its_nodes_prices_just_before_its_static_limit_notice():
             heard.setdefault(pkt.dst, []).append(pkt.payload)
     lmp = isp.last.opf.lmp_cny_per_kwh
     for card in ctl.plan.cards:
-        price, notice = heard[card.ip]
+        price, notice = heard[card.ip]  # and no fee bill: nobody moved BEE in period 0
         assert type(notice) is StaticLimitNotice and notice.period == 1
         sell = round(lmp[card.bus] * 1e6)  # micro-CNY per 1000 BEE at 1 BEE = 1 Wh
         buy = round(lmp[card.bus] * 1.1 * 1e6)  # the grid's charge keeps its 10 % profit rate

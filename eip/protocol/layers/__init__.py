@@ -7,6 +7,7 @@ from scapy.layers.inet import IP
 from scapy.packet import bind_bottom_up, bind_layers
 
 from eip.protocol.constants import (
+    CTRL_FEE,
     CTRL_LIMIT_EXCEEDED,
     CTRL_PRICE,
     CTRL_STATIC_LIMIT,
@@ -17,6 +18,7 @@ from eip.protocol.constants import (
 )
 from eip.protocol.layers.control import (
     EnergyControl,
+    EnergyFee,
     EnergyPrice,
     EnergyQuote,
     EnergyStaticLimit,
@@ -49,6 +51,7 @@ __all__ = [
     "ETCPOptSchedule",
     "ETCPOptUnknown",
     "EnergyControl",
+    "EnergyFee",
     "EnergyIP",
     "EnergyPrice",
     "EnergyQuote",
@@ -64,6 +67,7 @@ bind_layers(EnergyIP, EnergyTCP, nh=NH_ENERGY_TCP)
 bind_layers(EnergyIP, EnergyControl, nh=NH_CONTROL)
 bind_layers(EnergyControl, EnergyStaticLimit, type=CTRL_STATIC_LIMIT)
 bind_layers(EnergyControl, EnergyPrice, type=CTRL_PRICE)
+bind_layers(EnergyControl, EnergyFee, type=CTRL_FEE)
 # A quote answers type 2 or 3; stacking EnergyControl()/EnergyQuote() defaults to 3 (unreachable).
 bind_bottom_up(EnergyControl, EnergyQuote, type=CTRL_LIMIT_EXCEEDED)
 bind_layers(EnergyControl, EnergyQuote, type=CTRL_UNREACHABLE)

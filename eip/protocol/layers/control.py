@@ -75,6 +75,23 @@ class EnergyPrice(Packet):
         )
 
 
+class EnergyFee(Packet):
+    """Body of a service-fee bill (type 5): the card's metered usage and the fee rate (R5.8)."""
+
+    name = "Energy-IP service-fee bill"
+    fields_desc = [
+        IntField("period", 0),
+        IntField("usage_bee", 0),
+        IntField("rate_micro_per_kbee", 0),
+    ]
+
+    def mysummary(self):
+        return self.sprintf(
+            "fee period=%EnergyFee.period% usage=%EnergyFee.usage_bee% "
+            "rate=%EnergyFee.rate_micro_per_kbee%"
+        )
+
+
 class EnergyQuote(Packet):
     """Body of limit-exceeded (type 2) and unreachable (type 3): the quoted offending headers."""
 

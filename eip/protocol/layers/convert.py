@@ -7,6 +7,7 @@ from scapy.packet import Packet as ScapyPacket
 from eip.errors import DecodeError, EncodeError
 from eip.protocol import model
 from eip.protocol.constants import (
+    CTRL_FEE,
     CTRL_LIMIT_EXCEEDED,
     CTRL_PRICE,
     CTRL_STATIC_LIMIT,
@@ -20,6 +21,7 @@ from eip.protocol.constants import (
 )
 from eip.protocol.layers.control import (
     EnergyControl,
+    EnergyFee,
     EnergyPrice,
     EnergyQuote,
     EnergyStaticLimit,
@@ -76,6 +78,9 @@ def to_scapy(pkt: model.Packet) -> IP:
     elif isinstance(body, model.PriceNotice):
         eip.nh = NH_CONTROL
         upper = EnergyControl(type=CTRL_PRICE, code=0, value=0) / EnergyPrice(**body._asdict())
+    elif isinstance(body, model.FeeNotice):
+        eip.nh = NH_CONTROL
+        upper = EnergyControl(type=CTRL_FEE, code=0, value=0) / EnergyFee(**body._asdict())
     elif isinstance(body, model.LimitExceeded):
         eip.nh = NH_CONTROL
         upper = EnergyControl(type=CTRL_LIMIT_EXCEEDED, code=body.code, value=body.limit)
@@ -195,14 +200,19 @@ def _control_from_scapy(ctrl: EnergyControl):
             export_limit=body.export_limit,
             import_limit=body.import_limit,
         )
-    if ctrl.type == CTRL_PRICE:
-        if not isinstance(body, EnergyPrice):
-            raise DecodeError("control.body", _offset(ctrl) + 8, "price body missing (R5.7)")
+    for ctype, layer, cls, what, rule in (
+        (CTRL_PRICE, EnergyPrice, model.PriceNotice, "price", "R5.7"),
+        (CTRL_FEE, EnergyFee, model.FeeNotice, "fee", "R5.8"),
+    ):
+        if ctrl.type != ctype:
+            continue
+        if not isinstance(body, layer):
+            raise DecodeError("control.body", _offset(ctrl) + 8, f"{what} body missing ({rule})")
         if not isinstance(body.payload, NoPayload):
             raise DecodeError(
-                "control.body", _offset(body.payload), "bytes after the 12-byte body (R5.7)"
+                "control.body", _offset(body.payload), f"bytes after the 12-byte body ({rule})"
             )
-        return model.PriceNotice(**{n: getattr(body, n) for n in model.PriceNotice._fields})
+        return cls(**{n: getattr(body, n) for n in cls._fields})
     quoted = bytes(body.quoted) if isinstance(body, EnergyQuote) else b""
     if ctrl.type == CTRL_LIMIT_EXCEEDED:
         return model.LimitExceeded(code=ctrl.code, limit=ctrl.value, quoted=quoted)
