@@ -126,14 +126,17 @@ def _fault(row, expected_no: int, prev: bytes, public_key: bytes) -> str:
 
 
 def totals(conn: sqlite3.Connection) -> dict:
-    """Bills booked, BEE billed and the sum of usage x rate (micro-currency per 1000 BEE x BEE)."""
+    """Bills booked, BEE billed, the sum of usage x rate (micro-currency per 1000 BEE x BEE) and
+    that sum per period."""
     if not _has_table(conn):
-        return {"bills": 0, "usage_bee": 0, "fee_units": 0}
+        return {"bills": 0, "usage_bee": 0, "fee_units": 0, "by_period": {}}
     n, usage, units = conn.execute(
         "SELECT COUNT(*), COALESCE(SUM(usage_bee), 0), "
         "COALESCE(SUM(usage_bee * rate_micro_per_kbee), 0) FROM bills"
     ).fetchone()
-    return {"bills": n, "usage_bee": usage, "fee_units": units}
+    q = "SELECT period, SUM(usage_bee * rate_micro_per_kbee) FROM bills GROUP BY 1 ORDER BY 1"
+    return {"bills": n, "usage_bee": usage, "fee_units": units,
+            "by_period": dict(conn.execute(q).fetchall())}  # fmt: skip
 
 
 def rows(conn: sqlite3.Connection) -> list[dict]:

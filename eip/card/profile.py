@@ -81,7 +81,11 @@ def profile(conn: sqlite3.Connection, ident: Identity) -> dict:
         "money_balance": money(earned - paid),  # what the trades moved (zero-sum between cards)
         "money_fees": money(fees["fee_units"]),  # the ISP's service-fee bills (R5.8)
         "money_net": money(earned - paid - fees["fee_units"]),
-        "fees": {"bills": fees["bills"], "usage_bee": fees["usage_bee"]},
+        "fees": {
+            "bills": fees["bills"],
+            "usage_bee": fees["usage_bee"],
+            "by_period": {str(p): money(u) for p, u in fees["by_period"].items()},
+        },
         "counts": counts(conn),
     }
 

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from eip.isp.model import IspError, NodalInjections, OpfResult
 
 MIN_PROFIT_RATE = 0.10
+U32_MAX = 2**32 - 1  # a bill's usage and rate fields (R5.8)
 # Below this OPF cost a profit rate is float noise over ~0 (hypothesis found -4e296 at a 2e-309 cost).
 MIN_RATED_COST_CNY = 1e-9
 
@@ -112,6 +113,19 @@ def service_fees(
         profit / opf_cost if opf_cost >= MIN_RATED_COST_CNY else None,
         unallocated,
     )
+
+
+def fee_bills(fees: Fees, usage_kwh_by_card) -> dict:
+    """card MAC -> (usage BEE, rate micro-currency per 1000 BEE) of one period's service-fee bills
+    (R5.8, 1 BEE = 1 Wh): a bill for every card that moved BEE and owes a fee. A fee shared while no
+    card moved anything (split evenly) has no usage to bill by and stays unbilled."""
+    out = {}
+    for mac, fee_cny in sorted(fees.by_card_cny.items()):
+        usage_bee = min(round(float(usage_kwh_by_card.get(mac, 0.0)) * 1000), U32_MAX)
+        rate = min(round(fee_cny * 1e9 / usage_bee), U32_MAX) if usage_bee >= 1 else 0
+        if rate >= 1:
+            out[mac] = (usage_bee, rate)
+    return out
 
 
 def _share(total: float, usage: dict) -> tuple[dict, float]:

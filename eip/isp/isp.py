@@ -30,6 +30,7 @@ from types import MappingProxyType
 from eip.isp.fees import (
     MIN_PROFIT_RATE,
     Fees,
+    fee_bills,
     lmp_settlement_cny,
     losses_cost_cny,
     service_fees,
@@ -47,7 +48,7 @@ HISTORY = 12  # periods kept in the status: the card limits each one put in forc
 WINDOW_HORIZON_S = 1.0
 # What a "published" record holds of a period's summary (the rest stays in the controller's status).
 PUBLISHED = ("period", "method", "fail_safe", "cards", "vpps", "lmp_cny_per_kwh", "losses_kw",
-             "line_loading_percent", "bus_export_kw", "bus_import_kw")  # fmt: skip
+             "line_loading_percent", "bus_export_kw", "bus_import_kw", "fees", "bills")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class IspPeriod:
     @property
     def method(self) -> str | None:
         return self.opf.method if self.opf is not None else None
+
+    def bills(self) -> dict:
+        """card MAC -> (usage BEE, rate) of the period's service-fee bills (R5.8, fees.fee_bills)."""
+        return fee_bills(self.fees, self.usage_kwh) if self.fees else {}
 
     def summary(self) -> dict:
         """JSON-serialisable view (for the controller's status)."""
@@ -109,6 +114,7 @@ class IspPeriod:
                 if fees
                 else None
             ),
+            "bills": {mac: list(bill) for mac, bill in self.bills().items()},
             "timings_s": {k: round(v, 6) for k, v in self.timings_s.items()},
         }
 

@@ -25,6 +25,11 @@ def _published(r: dict, names: dict) -> dict:
         "lmp_cny_per_kwh": dict(r.get("lmp_cny_per_kwh", {})),
         "line_loading_percent": dict(r.get("line_loading_percent", {})),
         "losses_kw": r.get("losses_kw"),
+        "fees_cny": {
+            names.get(m, m): v
+            for m, v in sorted(((r.get("fees") or {}).get("by_card_cny") or {}).items())
+        },
+        "bills": {names.get(m, m): v for m, v in sorted((r.get("bills") or {}).items())},
     }
 
 

@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 
 DYNAMIC_CHANGE = 0.10  # a dynamic window is re-sent when it moves by more than 10 %
 I32 = (-(2**31), 2**31 - 1)  # the price fields (R5.7)
-U32_MAX = 2**32 - 1  # the bill's fields (R5.8)
 
 
 class IspLink:
@@ -71,16 +70,10 @@ class IspLink:
         by, in BEE, and the card's fee per 1000 BEE of it; None when the card owes nothing (no fees
         computed for the period, a fail-safe period, no usage)."""
         last = getattr(self.isp, "last", None)
-        fees = getattr(last, "fees", None)
-        if fees is None or last.period != period:
+        if last is None or last.period != period or not hasattr(last, "bills"):
             return None
-        usage_kwh = last.usage_kwh.get(mac.lower(), 0.0)
-        fee_cny = fees.by_card_cny.get(mac.lower(), 0.0)
-        usage_bee = min(round(usage_kwh * 1000), U32_MAX)  # 1 BEE = 1 Wh
-        if usage_bee < 1 or fee_cny <= 0:
-            return None
-        rate = min(round(fee_cny * 1e6 / usage_bee * 1000), U32_MAX)  # micro per 1000 BEE
-        return FeeNotice(period, usage_bee, rate) if rate >= 1 else None
+        bill = last.bills().get(mac.lower())
+        return FeeNotice(period, *bill) if bill else None
 
     def windows(self, cards: dict[str, CardState], quantum_bee: int, now: float) -> dict:
         """The ISP's dynamic windows ({card: BEE or None}) from this period's usage so far."""

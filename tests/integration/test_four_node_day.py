@@ -60,6 +60,10 @@ def test_short_day_traded_by_the_cards_behaviours_under_the_enforcing_isp(tmp_pa
         assert c["switch_exported_bee"] >= c["sent_bee"], (name, c)
         # every period's static-limit notice, each after the ISP's prices for the card's node (R5.7)
         assert c["notices"] >= 3 and c["price_notices"] == c["notices"], (name, c)
+    # the ISP billed its service fees on the wire (R5.8): every card that moved BEE booked a signed
+    # bill, and the ledgers' bills add up to what the ISP computed for the same periods
+    assert w["fee_bills"] > 0 and w["fees"]["as_billed"] and w["fees"]["billed_cny"] > 0, w["fees"]
+    assert all(c["fee_bills"] > 0 for c in cards.values() if c["sent_bee"] or c["received_bee"])
     checks = collect_ledgers(tmp_path)
     assert sorted(ch["card"] for ch in checks) == sorted(agents.ALL_CARDS)
     assert all(ch["ok"] for ch in checks), checks

@@ -25,13 +25,18 @@ def ledger(tmp_path) -> Ledger:
 def test_a_bill_is_booked_once_per_isp_and_period_and_counts_in_the_money(tmp_path):
     led = ledger(tmp_path)
     before = led.profile()
-    assert before["money_fees"] == 0 and before["fees"] == {"bills": 0, "usage_bee": 0}
+    assert before["money_fees"] == 0 and before["fees"] == {
+        "bills": 0,
+        "usage_bee": 0,
+        "by_period": {},
+    }
     assert led.bill(ISP_IP, 8, 1200, 3800, 10.0, KEY.sign) is True
     assert led.bill(ISP_IP, 8, 9999, 9999, 11.0, KEY.sign) is False  # a repeat changes nothing
     assert led.bill("10.9.0.254", 8, 100, 1000, 12.0, KEY.sign) is True  # another ISP's period 8
     assert led.bill(ISP_IP, 9, 0, 5000, 13.0, KEY.sign) is True
     p = led.profile()
-    assert p["fees"] == {"bills": 3, "usage_bee": 1300}
+    assert {k: p["fees"][k] for k in ("bills", "usage_bee")} == {"bills": 3, "usage_bee": 1300}
+    assert p["fees"]["by_period"] == {"8": pytest.approx((1200 * 3800 + 100 * 1000) / 1e9), "9": 0}
     assert p["money_fees"] == pytest.approx((1200 * 3800 + 100 * 1000) / 1e9)
     assert p["money_net"] == pytest.approx(p["money_balance"] - p["money_fees"])
     assert led.verify().ok
@@ -93,6 +98,20 @@ def test_the_card_books_its_isps_bills_once_and_ignores_anyone_elses(tmp_path):
     assert node.event_counts.get("fee") == 1 and node.event_counts.get("fee-repeated") == 1
     assert node.stats["ignored"] == 2
     profile = node.ledger.profile()
-    assert profile["fees"] == {"bills": 1, "usage_bee": 1200}
+    assert profile["fees"]["bills"] == 1 and profile["fees"]["usage_bee"] == 1200
     assert profile["money_fees"] == pytest.approx(1200 * 3800 / 1e9)
     assert node.ledger.verify().ok
+
+
+def test_the_isp_bills_only_the_cards_that_moved_bee_at_their_share():
+    from types import MappingProxyType
+
+    from eip.isp.fees import Fees, fee_bills
+
+    by_card = {"a": 0.003, "b": 0.001, "c": 0.002, "d": 0.0}
+    fees = Fees(9, MappingProxyType(by_card), 0.006, 0.006, 0.0, 0.0, 1.0, 1.0, 0.1, 0.1)
+    bills = fee_bills(fees, {"a": 0.75, "b": 0.25, "c": 0.0, "d": 1.0})  # kWh metered
+    # 750 BEE owing 0.003 -> 4000 micro per 1000 BEE; c moved nothing, d owes nothing: no bill
+    assert bills == {"a": (750, 4000), "b": (250, 4000)}
+    for mac, (usage, rate) in bills.items():
+        assert FeeNotice(9, usage, rate).fee_micro / 1e6 == pytest.approx(by_card[mac])

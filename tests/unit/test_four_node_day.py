@@ -152,21 +152,30 @@ def test_every_card_gets_a_valid_behaviour_entry_on_the_isp_scale():
     assert entries["plant1"]["a_cny_per_kw2h"] == pytest.approx(0.0008 * 1200)
 
 
-def _row(kind, sold=0, sent=0, bought=0, received=0, money=0.0):
+def _row(kind, sold=0, sent=0, bought=0, received=0, money=0.0, fees=None):
     return {"kind": kind, "orders": 1, "fills": 1, "filled_sell_bee": sold, "sent_bee": sent,
             "filled_buy_bee": bought, "received_bee": received, "sold_kwh": sent * 1.2,
             "bought_kwh": received * 1.2, "money_cny": money,
             "undelivered_bee": max(0, sold - sent) + max(0, bought - received),
             "beyond_fills": sent > sold or received > bought, "switch_exported_bee": sent,
-            "notices": 3, "price_notices": 3, "window_updates": 0, "limit_exceeded": 0}  # fmt: skip
+            "notices": 3, "price_notices": 3, "window_updates": 0, "limit_exceeded": 0,
+            "fees_cny": sum((fees or {}).values()), "fee_bills": len(fees or {}),
+            "net_cny": money - sum((fees or {}).values()), "fees_by_period_cny": fees or {}}  # fmt: skip
 
 
 def test_an_agents_day_is_summed_from_the_ledgers_and_flags_a_card_beyond_its_fills(day, tmp_path):
     from eip.scenarios.four_node_day import agents
 
-    cards = {"plant1": _row("plant", sold=100, sent=90, money=50.0),
-             "urban-load": _row("load", bought=100, received=90, money=-50.0)}  # fmt: skip
-    traded = {"cards": cards, "problems": [], "startup_s": 1.0, "elapsed_s": 2.0}
+    cards = {"plant1": _row("plant", sold=100, sent=90, money=50.0, fees={"9": 0.6}),
+             "urban-load": _row("load", bought=100, received=90, money=-50.0,
+                                fees={"9": 0.6, "11": 0.1})}  # fmt: skip
+    # the ISP's published fees of period 9, at the wire's scale (1 BEE = 1 Wh): 1.2 CNY of the study
+    # (usage x rate / 1e9: 500 BEE at 1000 micro per 1000 BEE), and 0.0004 more computed unbilled
+    bills = {"plant1": [500, 1000], "urban-load": [500, 1000]}
+    fees_cny = {"plant1": 0.0007, "urban-load": 0.0007}
+    isp = [{"period": 9, "published": {"fees_cny": fees_cny, "bills": bills}}]
+    traded = {"cards": cards, "problems": [], "startup_s": 1.0, "elapsed_s": 2.0,
+              "isp_periods": isp}  # fmt: skip
     w = agents.summary(day, [8, 9, 10], 1.2, traded)
     assert (w["wire_bee"], w["filled_bee"], w["undelivered_bee"]) == (90, 100, 20)
     assert w["thermal_kwh"] == pytest.approx(108.0) and w["load_kwh"] == pytest.approx(108.0)
@@ -174,7 +183,12 @@ def test_an_agents_day_is_summed_from_the_ledgers_and_flags_a_card_beyond_its_fi
     assert w["model"]["load_kwh"] > 0  # the offline model beside it, same periods
     fig = w["fig10"]  # the wire's Fig. 10 rows; a partial day has no model value beside them
     assert fig["carbon_emissions_kg"] == {"wire": pytest.approx(108.0 * 0.55), "model": None}
-    assert fig["load_cost_urban"]["wire"] == 50.0 and fig["pv_revenue"]["wire"] == 0.0
+    assert fig["load_cost_urban"]["wire"] == 50.7 and fig["pv_revenue"]["wire"] == 0.0  # + fees
+    fees = w["fees"]  # the bills the ledgers booked against what the ISP computed, period by period
+    assert fees == {"billed_cny": 1.2, "booked_same_periods_cny": 1.2, "computed_cny": 1.68,
+                    "booked_cny": 1.3, "as_billed": True} and w["fee_bills"] == 3  # fmt: skip
+    cards["plant1"]["fees_by_period_cny"] = {}  # plant1's bill of period 9 was lost
+    assert not agents.summary(day, [8, 9, 10], 1.2, traded)["fees"]["as_billed"]
     assert fig["daily_power_loss_kwh"]["wire"] is None  # nothing measured: no power flow
     cards["urban-load"] = _row("load", bought=100, received=110)  # a duplicate delivery
     assert not agents.summary(day, [8, 9, 10], 1.2, traded)["no_card_beyond_fills"]

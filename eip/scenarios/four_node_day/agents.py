@@ -121,6 +121,11 @@ def card_row(name: str, profile: dict, status: dict, switch: dict, kwh_per_bee: 
         "sent_bee": sent, "received_bee": received,
         "sold_kwh": round(sent * kwh_per_bee, 3), "bought_kwh": round(received * kwh_per_bee, 3),
         "money_cny": round(float(profile.get("money_balance", 0.0)) * to_study, 3),
+        "fees_cny": round(float(profile.get("money_fees", 0.0)) * to_study, 4),
+        "net_cny": round(float(profile.get("money_net", 0.0)) * to_study, 3),  # after the fee bills
+        "fee_bills": int((profile.get("fees") or {}).get("bills", 0)),
+        "fees_by_period_cny": {p: round(float(v) * to_study, 6) for p, v in
+                               ((profile.get("fees") or {}).get("by_period") or {}).items()},
         "undelivered_bee": max(0, sold - sent) + max(0, bought - received),
         "beyond_fills": sent > sold or received > bought,
         "switch_exported_bee": switch.get("exported_bee"),
@@ -131,6 +136,26 @@ def card_row(name: str, profile: dict, status: dict, switch: dict, kwh_per_bee: 
         "limit_exceeded": int(seen.get("limit-exceeded", 0)),
         "soc_wh": behaviour.get("soc_wh"),
     }  # fmt: skip
+
+
+def fee_check(isp_rows: list, cards: dict, kwh_per_bee: float) -> dict:
+    """The service-fee bills the ISP sent for the run's periods (its published records, usage x
+    rate, at the study's scale) against those the cards booked for the same periods: a lost or
+    doubled bill shows as a difference. `computed_cny`: all the fees the ISP computed, also those
+    shared while no card moved BEE (no usage to bill by); `booked_cny`: every bill booked, also
+    those of the periods after the run."""
+    scale = kwh_per_bee / KWH_PER_BEE
+    sent, computed = {}, 0.0
+    for r in isp_rows:
+        pub = r.get("published") or {}
+        sent[str(r["period"])] = sum(u * rate for u, rate in pub.get("bills", {}).values()) / 1e9
+        computed += sum(pub.get("fees_cny", {}).values())
+    booked = sum(c["fees_by_period_cny"].get(p, 0.0) for c in cards.values() for p in sent)
+    billed = sum(sent.values()) * scale
+    return {"billed_cny": round(billed, 3), "booked_same_periods_cny": round(booked, 3),
+            "computed_cny": round(computed * scale, 3),
+            "booked_cny": round(sum(c["fees_cny"] for c in cards.values()), 3),
+            "as_billed": abs(booked - billed) <= 1e-3}  # 6-decimal rounding per card  # fmt: skip
 
 
 def model_reference(day, periods: list[int]) -> dict:
@@ -144,6 +169,7 @@ def model_reference(day, periods: list[int]) -> dict:
         "thermal_kwh": round(sum((r.dispatch_kw["plant1"] + r.dispatch_kw["plant2"]) * h
                                  for r in recs), 1),
         "p2p_kwh": round(sum(t.kwh for r in recs for t in r.trades), 1),
+        "service_fees_cny": round(sum(r.fees_total_cny for r in recs), 2),
     }  # fmt: skip
 
 
@@ -171,8 +197,8 @@ def wire_fig10(day, periods: list[int], cards: dict, flow: dict) -> dict:
     }
     thermal = sum(c["sold_kwh"] for c in cards.values() if c["kind"] == "plant")
 
-    def money(n: str) -> float:
-        return cards.get(n, {}).get("money_cny", 0.0)
+    def money(n: str) -> float:  # net of the ISP's fee bills, as the model's rows
+        return cards.get(n, {}).get("net_cny", 0.0)
 
     def curtailed(n: str) -> float:
         return round(max(0.0, forecast[n] - cards.get(n, {}).get("sold_kwh", 0.0)), 1)
@@ -214,6 +240,8 @@ def summary(day, periods: list[int], kwh_per_bee: float, traded: dict | None,
         "undelivered_bee": sum(c["undelivered_bee"] for c in cards.values()),
         "no_card_beyond_fills": not any(c["beyond_fills"] for c in cards.values()),
         "money_sum_cny": round(sum(c["money_cny"] for c in cards.values()), 3),
+        "fee_bills": sum(c["fee_bills"] for c in cards.values()),
+        "fees": fee_check(traded.get("isp_periods") or [], cards, kwh_per_bee),
         **{k: sum(c[k] for c in cards.values())
            for k in ("notices", "price_notices", "window_updates", "limit_exceeded")},
         "load_kwh": kwh("load", "bought_kwh"),
@@ -232,7 +260,7 @@ def report_lines(w: dict) -> list[str]:
     """The report's section on an agents day."""
     if not w["carried_out"]:
         return ["Not carried out (mode energy-internet/both and `network: true` run it)."]
-    m = w["model"]
+    m, f = w["model"], w["fees"]
     out = [f"Periods {w['periods']}, 1 BEE = {w['kwh_per_bee']} kWh of the study (1 Wh of the cards' "
            f"scaled behaviours). The cards' behaviours placed {w['orders']} orders in the WAN pool; "
            f"{w['fills']} fills, {w['filled_bee']} BEE sold; {w['wire_bee']} BEE delivered in "
@@ -241,7 +269,13 @@ def report_lines(w: dict) -> list[str]:
            f"than its fills: **{w['no_card_beyond_fills']}**. The cards heard {w['notices']} static-limit "
            f"notices, {w['price_notices']} price notices, {w['window_updates']} window updates and {w['limit_exceeded']} LimitExceeded "
            f"from the ISP. Money sums to "
-           f"{w['money_sum_cny']:.3f} CNY over all cards (P2P is zero-sum).", "",
+           f"{w['money_sum_cny']:.3f} CNY over all cards (P2P is zero-sum). The ISP billed "
+           f"{w['fee_bills']} service-fee bills (R5.8): for the run's periods the ISP billed "
+           f"{f['billed_cny']:,.2f} CNY and the ledgers booked {f['booked_same_periods_cny']:,.2f} "
+           f"(as billed: **{f['as_billed']}**; {f['booked_cny']:,.2f} with the periods after the run). "
+           f"The ISP computed {f['computed_cny']:,.2f} CNY of fees for those periods; what it shared "
+           f"while no card moved BEE has no usage to bill by. The model's fees: "
+           f"{m['service_fees_cny']:,.2f}. The revenue and cost rows below are net of the bills.", "",
            "| | on the wire (ledgers) kWh | offline model kWh |", "|---|---|---|",
            f"| loads bought | {w['load_kwh']:,.1f} | {m['load_kwh']:,.1f} |",
            f"| PV + wind sold | {w['renewable_kwh']:,.1f} | {m['renewable_kwh']:,.1f} |",
@@ -254,12 +288,13 @@ def report_lines(w: dict) -> list[str]:
            "",
            "| card | orders | fills | sold BEE (fills) | sent BEE (ledger) | bought BEE (fills) | "
            "received BEE (ledger) | switch-counted export BEE | notices / WUPs / LimitExceeded "
-           "| CNY (study scale) |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+           "| CNY (study scale) | fees CNY (bills) |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for n, c in w["cards"].items():
         out.append(f"| {n} | {c['orders']} | {c['fills']} | {c['filled_sell_bee']} | "
                    f"{c['sent_bee']} | {c['filled_buy_bee']} | {c['received_bee']} | "
                    f"{c['switch_exported_bee']} | {c['notices']} / {c['window_updates']} / "
-                   f"{c['limit_exceeded']} | {c['money_cny']:.2f} |")  # fmt: skip
+                   f"{c['limit_exceeded']} | {c['money_cny']:.2f} | {c['fees_cny']:.2f} "
+                   f"({c['fee_bills']}) |")  # fmt: skip
     out += ["", "Switch-counted export is packets through the card's meter rule x the quantum (a "
             "segment's last BEE counted as a full quantum; OVS userspace also counts packets its "
             "meter dropped, so retransmissions count again); the ISP is handed that count capped by "
