@@ -12,11 +12,18 @@ from eip.card.config import KINDS
 from eip.errors import EipError
 
 WAN_SUBNET = "10.0.0.0/24"
+ISP_IP, ISP_MAC = "10.0.0.254", "02:00:00:00:00:fe"  # the controller's ISP endpoint (its notices)
+ISP_DNS_NAME = "isp"  # the ISP's name in Energy DNS; a VPP's BEE pool is pool_dns_name(vpp)
 WAN_DPID = 0x10000  # above every LAN switch's dpid (the VPP number)
 MAX_CARDS_PER_VPP = 244  # card k has 10.i.0.(10+k); .254 is the router
 MAX_VPPS = 254  # VPP i has 10.i.0.0/24 and WAN address 10.0.0.i
 MAX_CARD_NAME = 10  # Linux interface names are <= 15 characters: NAME-eth0
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def pool_dns_name(vpp: str) -> str:
+    """The name in Energy DNS of the BEE pool on a VPP's router."""
+    return f"pool-{vpp}"
 
 
 def lan_subnet(vpp_no: int) -> str:

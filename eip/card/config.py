@@ -103,10 +103,11 @@ class CardConfig:
     peers: tuple[Peer, ...] = field(default=())
     vpp_subnets: tuple[tuple[str, str], ...] = ()  # (VPP name, CIDR): the VPP follows the address
     isp_ip: str = "10.0.0.254"  # notices and window updates are taken only from this address
+    isp: str = ""  # the ISP's name in Energy DNS: when set (with dns:), its address replaces isp_ip
     # Emulated seconds per wall second: a transfer at P BEE per emulated second goes out at
     # P x time_scale BEE per wall second (docs/card.md, pacing).
     time_scale: float = 1.0
-    pool: str = ""  # the BEE pool's address; empty: the card's VPP router (x.y.z.254)
+    pool: str = ""  # the BEE pool: IPv4, or a name in Energy DNS; empty: the VPP router (x.y.z.254)
     behaviour: BehaviourConfig | None = None  # what it trades by (eip/card/agent_host.py)
 
     def vpp_of(self, ip: str) -> str:
@@ -142,7 +143,7 @@ _KEYS = {
     "name", "kind", "mac", "state_dir", "energy_ip", "interface", "vpp", "home_vpp", "dns",
     "window_bee", "quantum_bee", "delivery_port", "max_grant_bee", "peers",
     "price_micro_per_kbee", "carbon_mg_per_unit", "green_ratio_bp", "vpp_subnets", "isp_ip",
-    "time_scale", "pool", "behaviour",
+    "time_scale", "pool", "behaviour", "isp",
 }  # fmt: skip
 TIME_SCALE_MAX = 1e6
 
@@ -179,6 +180,28 @@ def _ipv4(value, where: Where) -> str:
         return str(ipaddress.IPv4Address(value))
     except ValueError:
         raise where.error(f"not an IPv4 address: {value!r}") from None
+
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # a DNS label (eip/dns/records.py)
+
+
+def _dns_name(value, where: Where) -> str:
+    """A name in Energy DNS (a DNS label, as eip/dns/records.py checks it)."""
+    typed(value, where, str, "a DNS name")
+    if not _LABEL.fullmatch(value):
+        raise where.error(f"not a DNS label ([a-z0-9-], at most 63): {value!r}")
+    return value
+
+
+def _ipv4_or_name(value, where: Where) -> str:
+    """An IPv4 address, or a name to look up in Energy DNS."""
+    typed(value, where, str, "an IPv4 address or a DNS name")
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        if _LABEL.fullmatch(value):
+            return value
+    raise where.error(f"not an IPv4 address or a DNS label ([a-z0-9-]): {value!r}")
 
 
 def _mac(value, where: Where) -> str:
@@ -267,7 +290,8 @@ def from_mapping(data, where: Where) -> CardConfig:
         time_scale=positive_number(
             data.get("time_scale", 1.0), where.at("time_scale"), TIME_SCALE_MAX
         ),
-        pool=_ipv4(data["pool"], where.at("pool")) if data.get("pool") else "",
+        pool=_ipv4_or_name(data["pool"], where.at("pool")) if data.get("pool") else "",
+        isp=_dns_name(data["isp"], where.at("isp")) if data.get("isp") else "",
         behaviour=(
             parse_behaviour(data["behaviour"], where.at("behaviour"))
             if data.get("behaviour") is not None

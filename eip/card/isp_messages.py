@@ -56,7 +56,7 @@ class IspMessages:
     def from_isp(self, pkt: Packet) -> bool:
         """ISP messages carry the ISP flag and come from the ISP's address (R4.4, R6.10); the
         switches' firewall binds every card to its own address, so a card cannot pose as the ISP."""
-        return bool(pkt.eip.flags & c.EIP_FLAG_ISP) and pkt.src == self.config.isp_ip
+        return bool(pkt.eip.flags & c.EIP_FLAG_ISP) and pkt.src == self.isp_ip
 
     def on_error(self, err) -> None:
         """A limit-exceeded or unreachable message: an event of the transfer it quotes."""

@@ -106,6 +106,8 @@ class CardNode(ControlOps, IspMessages):
         self.powers = PowerStore(config.state_dir / "pacing.json")
         self.notice: StaticLimitNotice | None = None
         self.price: PriceNotice | None = None  # the ISP's latest prices at the card's node (R5.7)
+        self.isp_ip = config.isp_ip  # ISP messages only from here; by name in DNS when `isp` is set
+        self.pool_ips: dict[str, str] = {}  # pool name -> address, as found in Energy DNS
         self.node_id = 0
         self.period = 0
         self.events: deque = deque(maxlen=EVENTS_KEPT)
@@ -456,6 +458,11 @@ class CardNode(ControlOps, IspMessages):
             self.key.public_bytes, self.wall(),
         )  # fmt: skip
         self.peers.register(entry, self.key.sign)
+        if self.config.isp:  # the ISP by name: its address is where its messages must come from
+            try:
+                self.isp_ip = self.peers.address_of(self.config.isp, "the ISP")
+            except EipError as exc:
+                log.warning("%s; ISP messages are taken from %s", exc, self.isp_ip)
 
     def stop(self) -> list:
         """The card stops: every client still waiting on a transfer hears it."""

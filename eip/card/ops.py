@@ -275,7 +275,8 @@ class ControlOps:
     # --- the BEE pool -------------------------------------------------------------------------
     def _place_order(self, req: dict, client, now: float) -> list:
         try:
-            o = parse_order(req, self.default_pool(), self.config.price_micro_per_kbee,
+            pool = self.pool_address(req["pool"]) if req.get("pool") else self.default_pool()
+            o = parse_order({**req, "pool": pool}, pool, self.config.price_micro_per_kbee,
                             int(self.wall()))  # fmt: skip
             pacing = order_pacing(req)
         except (ControlError, ValueError, TypeError) as exc:
@@ -302,8 +303,21 @@ class ControlOps:
         return [] if out is None else self._send(out[1], out[0])
 
     def default_pool(self) -> str:
-        """The configured pool, else the pool of the card's own Energy LAN: its VPP router (.254)."""
-        return self.config.pool or self.energy_ip.rsplit(".", 1)[0] + ".254"
+        """The configured pool (an address, or a name found in Energy DNS at first use), else the
+        pool of the card's own Energy LAN: its VPP router (.254)."""
+        if not self.config.pool:
+            return self.energy_ip.rsplit(".", 1)[0] + ".254"
+        return self.pool_address(self.config.pool)
+
+    def pool_address(self, pool: str) -> str:
+        """A pool's address: `pool` itself if it is IPv4, else its address in Energy DNS (looked
+        up once); ControlError naming it when it is neither."""
+        pool = str(pool)
+        if pool.count(".") == 3 and pool.replace(".", "").isdigit():  # DNS labels have no dot
+            return pool
+        if pool not in self.pool_ips:
+            self.pool_ips[pool] = self.peers.address_of(pool, "the BEE pool")
+        return self.pool_ips[pool]
 
     def status(self) -> dict:
         ident = self.ledger.identity
@@ -315,6 +329,8 @@ class ControlOps:
             "static_limit": self.notice._asdict() if self.notice else None,
             "price": self.price._asdict() if self.price else None,
             "isp_window": self.isp_window,  # the ISP's aggregate rate, BEE per second
+            "isp_ip": self.isp_ip, "pool": self.config.pool,
+            "pool_ips": dict(self.pool_ips),  # the pools found by name in Energy DNS
             "quantum_bee": self.config.quantum_bee, "time_scale": self.config.time_scale,
             "transfers": [
                 {"transfer_id": conn.transfer_id, "state": conn.state, "role": conn.info.role,

@@ -71,6 +71,17 @@ class Peers:
             return entry.energy_ip, entry.mac, entry.public_key
         raise ControlError(f"unknown peer {name!r}: not in this card's peers and no DNS configured")
 
+    def address_of(self, name: str, what: str) -> str:
+        """The Energy IP of a service (the ISP, a BEE pool) named `name` in Energy DNS."""
+        if self.resolver is None:
+            raise ControlError(
+                f"{what} {name!r}: a name needs Energy DNS (dns: in the card config)"
+            )
+        try:
+            return self.resolver.resolve(name).energy_ip
+        except EipError as exc:
+            raise ControlError(f"{what} {name!r} not found in Energy DNS: {exc}") from None
+
     def register(self, entry, sign) -> None:
         """Publish this card's entry (name, Energy IP, key) in Energy DNS; a failure is logged."""
         if self.resolver is None:

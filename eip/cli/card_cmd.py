@@ -35,7 +35,11 @@ def register(subparsers) -> None:
         ("--home-vpp", "the card's home VPP (default: --vpp)"),
         ("--dns", "Energy DNS server IP[:PORT]"),
         ("--isp-ip", "the Energy ISP's address: notices and window updates only from it"),
-        ("--pool", "the BEE pool's address (default: the VPP router, x.y.z.254)"),
+        ("--isp", "the Energy ISP's name in Energy DNS (its address then replaces --isp-ip)"),
+        (
+            "--pool",
+            "the BEE pool: IPv4 or a name in Energy DNS (default: the VPP router, x.y.z.254)",
+        ),
     ):
         r.add_argument(flag, help=help_text)
     for flag in ("--window-bee", "--quantum-bee", "--price-micro-per-kbee", "--max-grant-bee"):
@@ -83,7 +87,7 @@ def _values(args: argparse.Namespace) -> dict:
         "home_vpp": args.home_vpp, "dns": args.dns, "window_bee": args.window_bee,
         "quantum_bee": args.quantum_bee, "price_micro_per_kbee": args.price_micro_per_kbee,
         "max_grant_bee": args.max_grant_bee, "isp_ip": args.isp_ip, "time_scale": args.time_scale,
-        "pool": args.pool,
+        "pool": args.pool, "isp": args.isp,
     }  # fmt: skip
     if args.peer:
         peers = []

@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     s.add_argument("--port", type=int, default=53, help="UDP port (default 53)")
     s.add_argument("--store", type=Path, help="JSON file the zone is kept in (reloaded at start)")
     s.add_argument("--zone", default="energy.", help="zone served (default energy.)")
+    s.add_argument("--service", action="append", default=[], metavar="NAME=IP,MAC,KIND",
+                   help="a service entry the zone always holds, without a key (kind router, server "
+                        "or isp; e.g. isp=10.0.0.254,02:00:00:00:00:fe,isp); repeatable")  # fmt: skip
     s.set_defaults(func=run_serve)
 
     g = sub.add_parser("register", help="register or update a card (signed RFC 2136 UPDATE)")
@@ -113,7 +116,12 @@ def run_serve(args: argparse.Namespace) -> int:
     dns_log = logging.getLogger("eip.dns")
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
         dns_log.setLevel(logging.INFO)  # a server says what it does unless asked to be quieter
-    server = EnergyDnsServer((args.bind, args.port), zone=args.zone, store_path=args.store)
+    from eip.dns.records import parse_service
+
+    services = [parse_service(text) for text in args.service]
+    server = EnergyDnsServer(
+        (args.bind, args.port), zone=args.zone, store_path=args.store, services=services
+    )
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         server.serve_forever()

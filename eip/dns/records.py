@@ -21,6 +21,9 @@ import dns.rrset
 from eip.errors import EipError
 
 KINDS = ("load", "pv", "wind", "storage", "ev", "plant", "router", "server", "isp")
+# A service entry (the ISP, a VPP router's BEE pool) is set by the zone's operator and has no key:
+# no UPDATE can change it and no card can take its name or MAC (eip/dns/zone.py).
+SERVICE_KINDS = ("router", "server", "isp")
 DEFAULT_ZONE = "energy."
 TTL_S = 60  # short: an EV's Energy IP changes when it moves
 KEY_BYTES = 32  # Ed25519 public key
@@ -51,8 +54,12 @@ class CardEntry(NamedTuple):
             raise EipError(f"kind: {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.vpp and not _LABEL.fullmatch(self.vpp):
             raise EipError(f"vpp: {self.vpp!r} is not a DNS label ([a-z0-9-]{{1,63}})")
-        if not isinstance(self.public_key, bytes) or len(self.public_key) != KEY_BYTES:
-            raise EipError(f"public_key: must be {KEY_BYTES} bytes (Ed25519)")
+        keyless_service = self.public_key == b"" and self.kind in SERVICE_KINDS
+        if not keyless_service and (
+            not isinstance(self.public_key, bytes) or len(self.public_key) != KEY_BYTES
+        ):
+            raise EipError(f"public_key: must be {KEY_BYTES} bytes (Ed25519); only a "
+                           f"service entry ({', '.join(SERVICE_KINDS)}) has none")  # fmt: skip
         if not isinstance(self.updated_s, (int, float)) or not 0 <= self.updated_s < 1e11:
             raise EipError(f"updated_s: {self.updated_s!r} is not a Unix time")
         return self
@@ -77,6 +84,19 @@ def make_entry(
         public_key,
         round(float(updated_s), 6),
     ).checked()
+
+
+def parse_service(text: str) -> CardEntry:
+    """`NAME=IP,MAC,KIND` (`eip dns serve --service`): a service entry, without a key."""
+    name, sep, rest = text.partition("=")
+    parts = rest.split(",")
+    if not sep or len(parts) != 3:
+        raise EipError(
+            f"service {text!r}: expected NAME=IP,MAC,KIND (e.g. isp=10.0.0.254,02:00:00:00:00:fe,isp)"
+        )
+    if parts[2].strip().lower() not in SERVICE_KINDS:
+        raise EipError(f"service {text!r}: kind must be one of {', '.join(SERVICE_KINDS)}")
+    return make_entry(name, parts[0], parts[1], parts[2])
 
 
 def check_name(name: str) -> str:

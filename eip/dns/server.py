@@ -33,13 +33,24 @@ class EnergyDnsServer:
         zone: str = r.DEFAULT_ZONE,
         store_path: str | Path | None = None,
         max_skew_s: float = MAX_SKEW_S,
+        services=(),
     ):
+        """`services`: service entries (records.parse_service) the zone always holds, over any stored
+        entry of the same name."""
         self.store_path = Path(store_path) if store_path else None
         self.zone = EnergyZone(zone, max_skew_s, self._save if self.store_path else None)
         if self.store_path and self.store_path.exists():
             cards, serial = load_zone(self.store_path, zone)
             self.zone.load(cards, serial)
             log.info("loaded %d cards from %s", len(cards), self.store_path)
+        if services:
+            names = {s.name for s in services}
+            macs = {s.mac for s in services}
+            kept = [
+                c for c in self.zone.cards.values() if c.name not in names and c.mac not in macs
+            ]
+            self.zone.load(kept + list(services), self.zone.serial)
+            log.info("service entries: %s", ", ".join(f"{s.name}={s.energy_ip}" for s in services))
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None

@@ -277,6 +277,15 @@ class EnergyZone:
             raise Refused(
                 dns.rcode.FORMERR, "updated= of the TXT differs from ts= of the signature"
             )
+        if old is not None and not old.public_key:
+            raise Refused(
+                dns.rcode.REFUSED,
+                f"{entry.name} is a service entry of the zone, not updated over DNS",
+            )
+        if not entry.public_key:
+            raise Refused(
+                dns.rcode.REFUSED, f"{entry.name}: a registration must carry the card's key"
+            )
         content = r.update_content(self.zone, "add", entry.name, ts, entry)
         # Trust on first use: a new name proves it holds the key it registers; later updates
         # (a move, a key rotation) must be signed with the key already registered.
@@ -309,6 +318,10 @@ class EnergyZone:
     def _delete(self, name: str, old: r.CardEntry | None, signature: bytes, ts: float) -> None:
         if old is None:
             raise Refused(dns.rcode.NXDOMAIN, f"unknown card {name}", dns.edns.EDECode.OTHER)
+        if not old.public_key:
+            raise Refused(
+                dns.rcode.REFUSED, f"{name} is a service entry of the zone, not deleted over DNS"
+            )
         self._verify(
             old.public_key, signature, r.update_content(self.zone, "delete", name, ts), name
         )

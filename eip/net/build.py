@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from eip.addressing import ISP_DNS_NAME, pool_dns_name
 from eip.card.control import ControlClient, ControlError
 from eip.errors import EipError
 from eip.etcp.keys import CardKey
@@ -77,8 +78,8 @@ def card_config(plan: NetworkPlan, name: str, state_dir: Path, keys: dict[str, s
         "energy_ip": card.ip, "interface": f"{card.name}-eth0", "vpp": card.vpp,
         "peers": cards + list(extra_peers), "vpp_subnets": dict(plan.lans),
     }  # fmt: skip
-    if dns is not None:
-        out["dns"] = f"{dns[0]}:{dns[1]}"
+    if dns is not None:  # the ISP and the card's own VPP pool by name (eip.net.services)
+        out |= {"dns": f"{dns[0]}:{dns[1]}", "isp": ISP_DNS_NAME, "pool": pool_dns_name(card.vpp)}
     return out
 
 

@@ -52,13 +52,14 @@ class Emulation:
                  isp_first_period: int = 0, pools: bool = True, sden: bool = True,
                  sden_profile: str | Path | None = None, period_s: float | None = None,
                  isp_enforce: bool = False, dns: bool = True,
-                 peers: str = "static"):  # fmt: skip
+                 peers: str = "auto"):  # fmt: skip
         """`isp`: run the controller with the Energy ISP (default: yes, unless a fixed `limits`
         table is given); `isp_enforce`: the ISP's limits go into the meters and quotas (else it
         measures and publishes only); `period_s`: wall seconds per period (the ISP's clock, which
         starts with period `isp_first_period` when `start()` returns); `dns`: Energy DNS on the
         first router, every card registers there (eip.net.services); `peers="dns"`: the cards'
-        configs list no other card, so they find each other through DNS by name and MAC."""
+        configs list no other card, so they find each other through DNS by name and MAC (the
+        default, "auto", when there is DNS; "static": every card's config lists the others)."""
         self.topo = topo
         self.state_root = Path(state_root)
         self.plan = plan_from_topo(topo)
@@ -78,8 +79,10 @@ class Emulation:
         self.sden_profile = sden_profile  # JSON profile: eip.sdn.sden_service.profile_server
         self.pool_procs: list = []
         self.card_args = tuple(card_args)
-        if peers not in ("static", "dns"):
-            raise EipError(f"peers must be 'static' or 'dns', got {peers!r}")
+        if peers not in ("static", "dns", "auto"):
+            raise EipError(f"peers must be 'auto', 'static' or 'dns', got {peers!r}")
+        if peers == "auto":
+            peers = "dns" if dns and self.plan.routers else "static"
         if peers == "dns" and not (dns and self.plan.routers):
             raise EipError("peers='dns' needs the emulation's Energy DNS (dns=True, a VPP router)")
         self.dns = dns  # run Energy DNS on the first router; cards register and resolve there

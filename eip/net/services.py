@@ -3,7 +3,8 @@
 Energy DNS (`eip dns serve`, eip/dns/) runs on the first VPP router at its LAN address, which every
 card reaches through its own router (the inter-VPP routes of docs/network.md). Cards get it as their
 `dns:` server: they register themselves when they start and look up by name or MAC any peer their
-config does not list.
+config does not list, and the ISP (`isp`) and their VPP's BEE pool (`pool-<vpp>`) by name: the zone
+holds both as service entries, which no card can take or change.
 """
 
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from eip.addressing import ISP_DNS_NAME, ISP_IP, ISP_MAC, pool_dns_name
 from eip.errors import EipError
 from eip.net.plan import NetworkPlan
 
@@ -22,6 +24,16 @@ def dns_address(plan: NetworkPlan) -> tuple[str, int] | None:
     if not plan.routers:
         return None
     return plan.routers[0].lan.ip.split("/")[0], DNS_PORT
+
+
+def service_entries(plan: NetworkPlan) -> list[str]:
+    """The zone's service entries (`eip dns serve --service`): the ISP, and the BEE pool of each
+    VPP router at its LAN address, so cards find them by name."""
+    out = [f"{ISP_DNS_NAME}={ISP_IP},{ISP_MAC},isp"]
+    for router in plan.routers:
+        ip = router.lan.ip.split("/")[0]
+        out.append(f"{pool_dns_name(router.vpp)}={ip},{router.lan.mac},router")
+    return out
 
 
 def start_dns(net, plan: NetworkPlan, state_root: Path, timeout_s: float = 15.0):
@@ -38,6 +50,8 @@ def start_dns(net, plan: NetworkPlan, state_root: Path, timeout_s: float = 15.0)
     log_file = open(log_path, "wb")  # noqa: SIM115  (the process writes it until it stops)
     cmd = [sys.executable, "-m", "eip.cli.main", "--log-level", "INFO", "dns", "serve",
            "--bind", ip, "--port", str(port), "--store", str(state_root / "dns-zone.json")]  # fmt: skip
+    for service in service_entries(plan):
+        cmd += ["--service", service]
     proc = router.popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

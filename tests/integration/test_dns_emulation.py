@@ -21,8 +21,13 @@ def test_cards_find_each_other_through_energy_dns(tmp_path):
     with Emulation(topo, tmp_path, limits=limits, pools=False, sden=False, peers="dns") as emu:
         config = yaml.safe_load((emu.net.card_dir("v1c1") / "card.yaml").read_text())
         assert config["peers"] == [] and config["dns"] == "10.1.0.254:53"
+        # ... and the ISP and its own VPP's pool by name, which the zone holds as service entries
+        assert (config["isp"], config["pool"]) == ("isp", "pool-vpp1")
         zone = json.loads((tmp_path / "dns-zone.json").read_text())
-        assert sorted(c["name"] for c in zone["cards"]) == ["v1c1", "v1c2", "v2c1", "v2c2"]
+        assert sorted(c["name"] for c in zone["cards"]) == [
+            "isp", "pool-vpp1", "pool-vpp2", "v1c1", "v1c2", "v2c1", "v2c2"]  # fmt: skip
+        status = emu.net.card("v2c1", timeout=90).call("status")
+        assert status["isp_ip"] == "10.0.0.254"  # found by name at start
         # across both routers, by name: the sender resolves v2c2, the receiver v1c1's key by MAC
         done = emu.net.card("v1c1", timeout=90).call("transfer", to="v2c2", quantity=300,
                                                      timeout=60)  # fmt: skip

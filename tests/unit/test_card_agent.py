@@ -20,6 +20,7 @@ from eip.card.agent_host import slot_start
 from eip.card.config import BehaviourConfig, CardConfig, Peer, from_mapping
 from eip.card.harness import ledger_rows
 from eip.card.node import CardNode, open_ledger
+from eip.errors import EipError
 from eip.etcp.keys import CardKey
 from eip.protocol import codec
 from eip.protocol import constants as c
@@ -307,7 +308,9 @@ def test_the_behaviour_and_pool_keys_of_a_card_yaml():
             "behaviour: {kind: pv, forecast_kw: 1, first_period: 5, last_period: 4}\n",
             "behaviour.last_period: 4 is out of range 5..",
         ),
-        ("pool: 10.1.0\n", "pool: not an IPv4 address"),
+        ("pool: 10.1.0\n", "pool: not an IPv4 address or a DNS label"),
+        ("pool: Pool_1\n", "pool: not an IPv4 address or a DNS label"),
+        ("isp: isp.energy\n", "isp: not a DNS label"),
         ("pool: 5\n", "pool"),
     ],
 )
@@ -315,3 +318,50 @@ def test_behaviour_and_pool_errors_name_the_key(text, message):
     with pytest.raises(ConfigError) as err:
         config(text)
     assert message in str(err.value), str(err.value)
+
+
+class ServiceDns:
+    """Energy DNS as the card's resolver sees it: the ISP and vpp1's pool by name."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+        self.names = {"isp": "10.0.0.200", "pool-vpp1": POOL_IP}
+
+    def resolve(self, name: str):
+        from eip.dns.records import make_entry
+
+        self.asked.append(name)
+        if name not in self.names:
+            raise EipError(f"unknown card {name}")
+        return make_entry(name, self.names[name], ISP_MAC, "isp")
+
+    def register(self, entry, sign) -> None:
+        pass
+
+
+def test_a_card_finds_the_isp_and_the_pool_by_name_in_energy_dns(tmp_path):
+    bench = LanBench(tmp_path)
+    old = bench.nodes["pv"]
+    cfg = dataclasses.replace(old.config, isp="isp", pool="pool-vpp1")
+    dns = ServiceDns()
+    node = CardNode(cfg, old.key, old.ledger, IPS["pv"], old.wall, dns)
+    node.announce()  # at start: the ISP's address by name
+    assert node.isp_ip == "10.0.0.200" and node.status()["isp_ip"] == "10.0.0.200"
+    assert node.default_pool() == POOL_IP and node.default_pool() == POOL_IP
+    assert dns.asked == ["isp", "pool-vpp1"]  # the pool once, then remembered
+    # ISP messages now count only from the address DNS gave: the configured one is ignored
+    bench.nodes["pv"] = node
+    bench.price("pv", 3, 500_000, 400_000)  # from ISP_IP, the config's
+    assert node.price is None and node.stats["ignored"] == 1
+    bench.price("pv", 3, 500_000, 400_000, src="10.0.0.200")
+    assert node.price == PriceNotice(3, 500_000, 400_000)
+    # a pool name DNS does not know is a clear error naming it
+    lost = CardNode(dataclasses.replace(cfg, pool="pool-vpp9"), old.key, old.ledger, IPS["pv"],
+                    old.wall, dns)  # fmt: skip
+    with pytest.raises(EipError, match="the BEE pool 'pool-vpp9' not found in Energy DNS"):
+        lost.default_pool()
+    nodns = CardNode(cfg, old.key, old.ledger, IPS["pv"], old.wall)
+    nodns.announce()  # no DNS: the configured ISP address stays, said in the log
+    assert nodns.isp_ip == ISP_IP
+    with pytest.raises(EipError, match="a name needs Energy DNS"):
+        nodns.default_pool()

@@ -175,6 +175,56 @@ def test_mac_held_by_another_card_is_refused(server):
     assert client.resolve_mac(EV.mac, server.address).name == "ev1"
 
 
+ISP = "isp=10.0.0.254,02:00:00:00:00:fe,isp"
+POOL = "pool-vpp1=10.1.0.254,02:00:00:fe:01:01,router"
+
+
+def test_service_entries_resolve_by_name_and_no_card_can_take_or_change_them(tmp_path):
+    services = [r.parse_service(ISP), r.parse_service(POOL)]
+    srv = EnergyDnsServer(("127.0.0.1", 0), store_path=tmp_path / "zone.json", services=services)
+    srv.start()
+    try:
+        isp = client.resolve("isp", srv.address)
+        assert (isp.energy_ip, isp.mac, isp.kind, isp.public_key) == (
+            "10.0.0.254", "02:00:00:00:00:fe", "isp", b"")  # fmt: skip
+        assert client.resolve_mac("02:00:00:fe:01:01", srv.address).name == "pool-vpp1"
+        # a card claiming the ISP's name, or the pool's MAC, is refused; the entries stay
+        claim = EV._replace(name="isp", energy_ip="10.1.0.66")
+        with pytest.raises(EipError, match="isp is a service entry of the zone"):
+            client.register(claim, srv.address, KEY.sign)
+        with pytest.raises(EipError, match="is a service entry of the zone, not deleted"):
+            client.unregister("isp", srv.address, KEY.sign)
+        thief = EV._replace(name="thief", mac="02:00:00:fe:01:01")
+        with pytest.raises(EipError, match="already registered to pool-vpp1"):
+            client.register(thief, srv.address, KEY.sign)
+        client.register(EV, srv.address, KEY.sign)  # a card registers beside them as always
+        assert client.resolve("isp", srv.address).energy_ip == "10.0.0.254"
+    finally:
+        srv.stop()
+    # restarted on its store, the zone holds the card and the services again
+    again = EnergyDnsServer(("127.0.0.1", 0), store_path=tmp_path / "zone.json",
+                            services=services)  # fmt: skip
+    assert sorted(e.name for e in again.entries()) == ["ev1", "isp", "pool-vpp1"]
+    again.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("isp", "expected NAME=IP,MAC,KIND"),
+        ("isp=10.0.0.254,02:00:00:00:00:fe", "expected NAME=IP,MAC,KIND"),
+        ("isp=10.0.0.256,02:00:00:00:00:fe,isp", "energy_ip"),
+        ("pv1=10.1.0.11,02:00:00:00:01:01,pv", "kind must be one of router, server, isp"),
+    ],
+)
+def test_a_bad_service_is_named(text, error):
+    with pytest.raises(EipError, match=error):
+        r.parse_service(text)
+    # a card's entry needs its key: only a service may have none
+    with pytest.raises(EipError, match="only a service entry"):
+        r.make_entry("pv1", "10.1.0.11", "02:00:00:00:01:01", "pv")
+
+
 def test_unregister_removes_both_names(server):
     client.register(EV, server.address, KEY.sign)
     client.unregister("ev1", server.address, KEY.sign)

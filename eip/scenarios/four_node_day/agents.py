@@ -135,6 +135,7 @@ def card_row(name: str, profile: dict, status: dict, switch: dict, kwh_per_bee: 
         "window_updates": int(seen.get("window-update", 0)),
         "limit_exceeded": int(seen.get("limit-exceeded", 0)),
         "soc_wh": behaviour.get("soc_wh"),
+        "dns": {"isp_ip": status.get("isp_ip"), "pools": status.get("pool_ips") or {}},
     }  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from eip.scenarios.four_node_day.economics import (
 )
 from eip.scenarios.schema import Choice
 
-WAN_POOL = "10.1.0.254"
+WAN_POOL = "pool-vpp1"  # vpp1's router, by its name in Energy DNS
 PRICE_FIELD_MAX = 2**31 - 1
 CARDS = four_node.RESOURCES  # the cards that trade, from the one card list of the system
 
