@@ -980,6 +980,26 @@ local function extra_body(t, tvb, len, body_len, what, rule)
     end
 end
 
+-- The control messages with one fixed-length body (R5.3, R5.7, R5.8): their fields, names and Info
+-- text (u, i: the u32 / i32 at an offset of the control message).
+local FIXED_BODIES = {
+    [1] = { title = "Static-limit notice", short = "Static limit", body_len = 16, rule = "R5.3",
+        fields = { { fc.period, 8, 4 }, { fc.period_s, 12, 4 }, { fc.export_limit, 16, 4 },
+            { fc.import_limit, 20, 4 } },
+        info = function(u) return string.format("Static limit period=%d (%ds) export=%d import=%d",
+            u(8), u(12), u(16), u(20)) end },
+    -- micro-currency per 1000 BEE = currency per kWh at 1 BEE = 1 Wh
+    [4] = { title = "Price notice", short = "Price", body_len = 12, rule = "R5.7",
+        fields = { { fc.period, 8, 4 }, { fc.buy_price, 12, 4 }, { fc.sell_price, 16, 4 } },
+        info = function(u, i) return string.format("Price period=%d buy=%.3f sell=%.3f /kWh",
+            u(8), i(12) / 1e6, i(16) / 1e6) end },
+    -- the fee in currency units: usage x rate / 1000 micro-currency
+    [5] = { title = "Service-fee bill", short = "Fee", body_len = 12, rule = "R5.8",
+        fields = { { fc.period, 8, 4 }, { fc.usage, 12, 4 }, { fc.fee_rate, 16, 4 } },
+        info = function(u) return string.format("Fee period=%d usage=%d BEE rate=%d fee=%.6f",
+            u(8), u(12), u(16), u(12) * u(16) / 1e9) end },
+}
+
 local function dissect_control(tvb, pinfo, tree)
     local len = tvb:len()
     local t = tree:add(p_ctl, tvb:range(0, len))
@@ -1020,32 +1040,13 @@ local function dissect_control(tvb, pinfo, tree)
     if not codes[code] then
         t:add_proto_expert_info(ex.unknown, string.format("Unknown code %d for %s (R5.1)", code, CONTROL_TYPES[ctype]))
     end
-    if ctype == 1 then
-        local ok2 = add_fields(t, t, tvb, 0, {
-            { fc.period, 8, 4 }, { fc.period_s, 12, 4 }, { fc.export_limit, 16, 4 }, { fc.import_limit, 20, 4 },
-        }, "Static-limit notice")
-        if not ok2 then pinfo.cols.info = "Static limit [truncated]"; return end
-        extra_body(t, tvb, len, 16, "Static-limit", "R5.3")
-        pinfo.cols.info = string.format("Static limit period=%d (%ds) export=%d import=%d", tvb:range(8, 4):uint(),
-            tvb:range(12, 4):uint(), tvb:range(16, 4):uint(), tvb:range(20, 4):uint())
-    elseif ctype == 4 then
-        local ok2 = add_fields(t, t, tvb, 0, {
-            { fc.period, 8, 4 }, { fc.buy_price, 12, 4 }, { fc.sell_price, 16, 4 },
-        }, "Price notice")
-        if not ok2 then pinfo.cols.info = "Price [truncated]"; return end
-        extra_body(t, tvb, len, 12, "Price", "R5.7")
-        -- micro-currency per 1000 BEE = currency per kWh at 1 BEE = 1 Wh
-        pinfo.cols.info = string.format("Price period=%d buy=%.3f sell=%.3f /kWh", tvb:range(8, 4):uint(),
-            tvb:range(12, 4):int() / 1e6, tvb:range(16, 4):int() / 1e6)
-    elseif ctype == 5 then
-        local ok2 = add_fields(t, t, tvb, 0, {
-            { fc.period, 8, 4 }, { fc.usage, 12, 4 }, { fc.fee_rate, 16, 4 },
-        }, "Service-fee bill")
-        if not ok2 then pinfo.cols.info = "Fee [truncated]"; return end
-        extra_body(t, tvb, len, 12, "Fee", "R5.8")
-        pinfo.cols.info = string.format("Fee period=%d usage=%d BEE rate=%d fee=%.6f", tvb:range(8, 4):uint(),
-            tvb:range(12, 4):uint(), tvb:range(16, 4):uint(),
-            tvb:range(12, 4):uint() * tvb:range(16, 4):uint() / 1e9)
+    local fixed = FIXED_BODIES[ctype]
+    if fixed then
+        local ok2 = add_fields(t, t, tvb, 0, fixed.fields, fixed.title)
+        if not ok2 then pinfo.cols.info = fixed.short .. " [truncated]"; return end
+        extra_body(t, tvb, len, fixed.body_len, fixed.short, fixed.rule)
+        pinfo.cols.info = fixed.info(function(off) return tvb:range(off, 4):uint() end,
+            function(off) return tvb:range(off, 4):int() end)
     else
         dissect_quote(tvb, t, 8)
         if ctype == 2 then

@@ -1,5 +1,7 @@
 """Conformance, section 5: Energy-IP control messages."""
 
+import re
+
 import pytest
 
 from eip.errors import DecodeError
@@ -87,6 +89,16 @@ def test_r5_6_islanded_code():
     assert codec.decode(buf).payload.code == c.UNREACH_ISLANDED
 
 
+def body_length_is_exact(buf: bytearray, rule: str) -> None:
+    """A 12-byte control body one word shorter, or one byte longer, is refused naming `rule`."""
+    for cut in (4, 1):
+        other = bytearray(buf[:-cut]) if cut == 4 else bytearray(buf) + b"\0"
+        other[2:4] = len(other).to_bytes(2, "big")
+        with pytest.raises(DecodeError, match=rf"must be 12 \({re.escape(rule)}\)") as err:
+            codec.decode(bytes(fix_checksums(other)))
+        assert err.value.field == "control.body"
+
+
 def test_r5_7_price_notice():
     pkt = price_packet()
     buf = wire(pkt)
@@ -97,12 +109,7 @@ def test_r5_7_price_notice():
     assert buf[-4:] == (-12_000).to_bytes(4, "big", signed=True)  # i32, network byte order
     low = price_packet(-(2**31), 2**31 - 1)
     assert codec.decode(codec.encode(low)) == low
-    for cut in (4, 1):  # a shorter body, then one byte more than 12
-        other = bytearray(buf[:-cut]) if cut == 4 else bytearray(buf) + b"\0"
-        other[2:4] = len(other).to_bytes(2, "big")
-        with pytest.raises(DecodeError, match=r"must be 12 \(R5\.7\)") as err:
-            codec.decode(bytes(fix_checksums(other)))
-        assert err.value.field == "control.body"
+    body_length_is_exact(buf, "R5.7")
     buf[CTRL + 1] = 1  # price has only code 0
     assert _field(fix_checksums(buf)) == "control.code"
     # The ISP sends each card its prices just before the card's static-limit notice.
