@@ -359,7 +359,7 @@ class EnergyController:
         if not import_used_up(st, self.limits.quantum_bee):
             return []
         st.import_blocked = True
-        st.import_blocks += 1
+        st.import_blocks += bool(st.import_bee or st.import_packets)  # a zero limit: not a block
         log.info("card %s: import limit %d BEE used up, blocked", st.card.name, st.import_bee)
         dpid = self._dpid(st.card.switch)
         return [(dpid, pl.import_block_flow(self.topo, st.card))] if dpid in self.up else []
@@ -369,7 +369,7 @@ class EnergyController:
         if not quota_used_up(st, self.limits.quantum_bee, self.poll_s, elapsed, self.burst_s):
             return []
         st.blocked = True
-        st.quota_blocks += 1
+        st.quota_blocks += bool(st.export_bee or st.period_packets)  # a zero quota: not a block
         dpid = self._dpid(st.card.switch)
         used = st.period_packets * self.limits.quantum_bee
         log.info(

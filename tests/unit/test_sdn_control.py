@@ -66,6 +66,22 @@ def test_quota_blocks_the_card_within_the_bound_and_tells_it_limit_exceeded():
     assert f["s1"].lookup(b.port, e_frame(b.mac, a.mac, b.ip, a.ip), 30.0) == (a.port,)
 
 
+def test_a_zero_quota_blocks_from_the_first_poll_without_counting_a_block():
+    """A card whose quota is 0 BEE (a load: it cannot export) is blocked at once; that is its limit,
+    not a quota it used up, so quota_blocks stays 0 until it does send."""
+    ctl, f = started(limits=make_limits(export_bee=0))
+    a, b = ctl.plan.cards[0], ctl.plan.cards[1]
+    for period in range(3):  # each period starts unblocked and is blocked again at its first poll
+        deliver(f, ctl.tick(period * 60.0))
+        poll_all(ctl, f, period * 60.0 + 1.0)
+        q = ctl.status()["cards"][a.name]
+        assert q["blocked"] and q["quota_blocks"] == 0, (period, q)
+    assert len(f["s1"].flows(pl.T_INGRESS, pl.cookie(pl.K_QUOTA, 0))) == 1
+    # a BEE segment it tries anyway goes to the controller, which answers LimitExceeded
+    frame = e_frame(a.mac, b.mac, a.ip, b.ip, seq=7)
+    assert f["s1"].lookup(a.port, frame, 121.5) == ("controller",)
+
+
 def test_sending_at_the_static_meter_rate_all_period_stays_within_the_quota():
     ctl, f = started(limits=make_limits(export_bee=6000))
     a, b = ctl.plan.cards[0], ctl.plan.cards[1]
