@@ -87,7 +87,21 @@ def profile(conn: sqlite3.Connection, ident: Identity) -> dict:
             "by_period": {str(p): money(u) for p, u in fees["by_period"].items()},
         },
         "counts": counts(conn),
+        "electricity_by_frame_wh": by_frame(conn),
     }
+
+
+def by_frame(conn: sqlite3.Connection) -> dict:
+    """Electricity sent and received per BEE time frame start (Unix s, as text): what a trade of a
+    period moved, for figures per period."""
+    out: dict = {"sent": {}, "received": {}}
+    rows = conn.execute(
+        "SELECT direction, start_s, SUM(quantity) FROM bees WHERE bee_type = ? GROUP BY 1, 2 "
+        "ORDER BY 2", (c.BEE_ELECTRICITY,)
+    )  # fmt: skip
+    for direction, start_s, qty in rows:
+        out["sent" if direction == "debit" else "received"][str(start_s)] = qty
+    return out
 
 
 def trades(conn: sqlite3.Connection) -> dict[str, dict]:

@@ -187,6 +187,23 @@ def test_an_agents_day_is_summed_from_the_ledgers_and_flags_a_card_beyond_its_fi
     fees = w["fees"]  # the bills the ledgers booked against what the ISP computed, period by period
     assert fees == {"billed_cny": 1.2, "booked_same_periods_cny": 1.2, "computed_cny": 1.68,
                     "booked_cny": 1.3, "as_billed": True} and w["fee_bills"] == 3  # fmt: skip
+    # every Fig. 10 row from the wire; the utilities from what the ledgers moved per period
+    from eip.cases import four_node
+    from eip.scenarios.four_node_day.economics import METRICS, utility_cny_per_h
+
+    assert list(fig) == list(METRICS)
+    cards["urban-load"]["by_period_kwh"] = {"9": {"sold": 0.0, "bought": 600.0}}  # 300 kW for 2 h
+    cards["plant1"]["by_period_kwh"] = {"9": {"sold": 600.0, "bought": 0.0}}
+    fig = agents.summary(day, [8, 9, 10], 1.2, traded)["fig10"]
+    util = utility_cny_per_h(330.0, day.base_lmp[9][2], -0.5, 300.0) * 2
+    assert fig["load_utility_urban"]["wire"] == pytest.approx(util, abs=0.01)
+    assert fig["load_surplus_urban"]["wire"] == pytest.approx(util - 50.7, abs=0.01)
+    _, a, b, _ = four_node.PLANTS[0]  # plant1 at 300 kW for 2 h, plus the load's bills
+    grid = 50.0 + 0.7 - (a / 2 * 300.0**2 + b * 300.0) * 2
+    assert fig["grid_surplus"]["wire"] == pytest.approx(grid, abs=0.01)
+    assert fig["welfare_total"]["wire"] == pytest.approx(
+        fig["welfare_urban"]["wire"] + fig["welfare_rural"]["wire"] + grid, abs=0.02)  # fmt: skip
+    assert fig["ev_surplus"]["wire"] == 200.0  # the travel utility; the EV moved no money
     cards["plant1"]["fees_by_period_cny"] = {}  # plant1's bill of period 9 was lost
     assert not agents.summary(day, [8, 9, 10], 1.2, traded)["fees"]["as_billed"]
     assert fig["daily_power_loss_kwh"]["wire"] is None  # nothing measured: no power flow

@@ -9,6 +9,7 @@ sale is delivered paced over its period. The figures are the cards' ledgers and 
 switches' counters after the day; the offline model's plan is shown beside them as a reference.
 """
 
+import math
 import time
 
 import yaml
@@ -103,6 +104,23 @@ def delivered_bee(cards: dict) -> int:
                    .get("electricity", 0)) for n in ALL_CARDS)  # fmt: skip
 
 
+def by_period_kwh(profile: dict, orders, kwh_per_bee: float) -> dict:
+    """period -> {"sold", "bought"} kWh of the study from the ledger's BEEs by time frame; a frame
+    belongs to the period of the card's orders whose slot it starts in (the pool may clip a fill's
+    frame to start later in its period)."""
+    anchor = next(((o["start_s"], o["period"]) for o in orders if "start_s" in o), None)
+    frames = profile.get("electricity_by_frame_wh") or {}
+    out: dict = {}
+    if anchor is None:
+        return out
+    for side, key in (("sent", "sold"), ("received", "bought")):
+        for start_s, wh in (frames.get(side) or {}).items():
+            period = anchor[1] + math.floor((int(start_s) - anchor[0]) / PERIOD_EMULATED_S)
+            row = out.setdefault(str(period), {"sold": 0.0, "bought": 0.0})
+            row[key] = round(row[key] + wh * kwh_per_bee, 3)
+    return out
+
+
 def card_row(name: str, profile: dict, status: dict, switch: dict, kwh_per_bee: float) -> dict:
     """One card after the day: its fills (the behaviour's), its ledger, what the ISP told it, its
     switch counters."""
@@ -136,6 +154,7 @@ def card_row(name: str, profile: dict, status: dict, switch: dict, kwh_per_bee: 
         "limit_exceeded": int(seen.get("limit-exceeded", 0)),
         "soc_wh": behaviour.get("soc_wh"),
         "dns": {"isp_ip": status.get("isp_ip"), "pools": status.get("pool_ips") or {}},
+        "by_period_kwh": by_period_kwh(profile, agent.get("orders") or (), kwh_per_bee),
     }  # fmt: skip
 
 
@@ -157,6 +176,38 @@ def fee_check(isp_rows: list, cards: dict, kwh_per_bee: float) -> dict:
             "computed_cny": round(computed * scale, 3),
             "booked_cny": round(sum(c["fees_cny"] for c in cards.values()), 3),
             "as_billed": abs(booked - billed) <= 1e-3}  # 6-decimal rounding per card  # fmt: skip
+
+
+def wire_surplus(day, periods: list[int], cards: dict) -> dict:
+    """The utility and surplus rows of Fig. 10 from what the ledgers moved, per period: each load's
+    utility of the energy it bought (the model's demand curve through its forecast at the base LMP),
+    its surplus (utility - what it paid, net of its bills), the EV's (travel utility + its money) and
+    the grid's (the plants' sales and the other cards' fee bills, minus the plants' generation cost
+    of what they sold)."""
+    from eip.scenarios.four_node_day.economics import utility_cny_per_h
+
+    h, p = PERIOD_EMULATED_S / 3600, day.params
+    el = {"urban-load": p.elasticity_urban, "rural-load": p.elasticity_rural}
+
+    def kwh(name: str, k: int, side: str) -> float:
+        return cards.get(name, {}).get("by_period_kwh", {}).get(str(k), {}).get(side, 0.0)
+
+    out = {}
+    for name, key in (("urban-load", "urban"), ("rural-load", "rural")):
+        util = 0.0
+        for k in periods:
+            q0 = -four_node.PROFILES_KW[name][k % 12]
+            p0 = day.base_lmp[k % 12][four_node.BUS_OF[name]]
+            util += utility_cny_per_h(q0, p0, el[name], kwh(name, k, "bought") / h) * h
+        out[f"load_utility_{key}"] = util
+        out[f"load_surplus_{key}"] = util + cards.get(name, {}).get("net_cny", 0.0)
+    out["ev_surplus"] = p.travel_utility_cny + cards.get("ev", {}).get("net_cny", 0.0)
+    cost = sum((a / 2 * (kwh(n, k, "sold") / h) ** 2 + b * kwh(n, k, "sold") / h) * h
+               for n, a, b, _cap in four_node.PLANTS for k in periods)  # fmt: skip
+    plants = [c for c in cards.values() if c["kind"] == "plant"]
+    others_fees = sum(c["fees_cny"] for c in cards.values() if c["kind"] != "plant")
+    out["grid_surplus"] = sum(c["money_cny"] for c in plants) + others_fees - cost
+    return out
 
 
 def model_reference(day, periods: list[int]) -> dict:
@@ -204,6 +255,7 @@ def wire_fig10(day, periods: list[int], cards: dict, flow: dict) -> dict:
     def curtailed(n: str) -> float:
         return round(max(0.0, forecast[n] - cards.get(n, {}).get("sold_kwh", 0.0)), 1)
 
+    surplus = wire_surplus(day, periods, cards)
     rows = {
         "daily_power_loss_kwh": round(sum(f["losses_kw"] for f in flow.values()) * h, 1)
         if flow else None,
@@ -214,10 +266,21 @@ def wire_fig10(day, periods: list[int], cards: dict, flow: dict) -> dict:
         "wind_revenue": round(money("wind"), 2), "wind_curtailment_kwh": curtailed("wind"),
         "storage_revenue": round(money("storage"), 2),
     }  # fmt: skip
+    rows |= {k: round(v, 2) for k, v in surplus.items()}
+    rows["welfare_urban"] = round(surplus["load_surplus_urban"] + money("pv") + surplus["ev_surplus"]
+                                  + money("storage"), 2)  # fmt: skip
+    rows["welfare_rural"] = round(surplus["load_surplus_rural"] + money("wind"), 2)
+    rows["welfare_grid"] = rows["grid_surplus"]
+    rows["welfare_total"] = round(
+        rows["welfare_urban"] + rows["welfare_rural"] + rows["grid_surplus"], 2
+    )
     whole_day = sorted(k % 12 for k in periods) == list(range(12))
     model = day.metrics["energy_internet"] if whole_day else {}
-    return {k: {"wire": v, "model": round(model[k], 2) if k in model else None}
-            for k, v in rows.items()}  # fmt: skip
+    from eip.scenarios.four_node_day.economics import METRICS
+
+    return {
+        k: {"wire": rows[k], "model": round(model[k], 2) if k in model else None} for k in METRICS
+    }  # fmt: skip (every Fig. 10 row, in the seed's order)
 
 
 def summary(day, periods: list[int], kwh_per_bee: float, traded: dict | None,
@@ -283,8 +346,10 @@ def report_lines(w: dict) -> list[str]:
            f"| plants sold | {w['thermal_kwh']:,.1f} | {m['thermal_kwh']:,.1f} |", "",
            "Fig. 10 rows from the wire (the ledgers' money at the study's scale, the plants' kWh x "
            "the carbon intensity, the forecast minus what sold, the losses of an AC power flow of "
-           "what the switches measured); the model's Energy Internet value beside each when the run "
-           "covered the whole day:", "", "| row | wire | offline model |", "|---|---|---|",
+           "what the switches measured, the loads' utility of what they bought per period on the "
+           "model's demand curves, the grid's surplus from the plants' sales and the fee bills minus "
+           "the plants' cost of what they sold); the model's Energy Internet value beside each when "
+           "the run covered the whole day:", "", "| row | wire | offline model |", "|---|---|---|",
            *(f"| {k} | {_num(v['wire'])} | {_num(v['model'])} |" for k, v in w["fig10"].items()),
            "",
            "| card | orders | fills | sold BEE (fills) | sent BEE (ledger) | bought BEE (fills) | "
