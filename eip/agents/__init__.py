@@ -4,7 +4,7 @@
 the built-in kinds (elastic_load, pv, wind, storage, ev, plant). Design: docs/agents.md.
 """
 
-from eip.agents import ev, load, plant, pv, storage, wind  # noqa: F401  (they register their kinds)
+from eip.agents import ev, household, load, plant, pv, storage, wind  # noqa: F401  (they register their kinds)
 from eip.agents.base import (
     KWH_PER_BEE,
     AgentView,

@@ -6,6 +6,10 @@ covers the orders (one unit each, R6.4). A lost answer is recovered by the card 
 segment: the pool keeps its answers and repeats them, so no order is placed twice. When a new order
 matches a resting one, the pool also sends the resting order's owner an unsolicited fill, repeated
 until that card acknowledges it. Matched sellers then deliver the BEEs to their buyers themselves.
+
+With a call market (`call=IdentifiedPool(...)`, `eip pool serve --pricing identified`) an order is
+answered "resting" and waits in its slot's batch; when the slot clears (eip/markets/identified.py)
+both sides of every trade get an unsolicited fill.
 """
 
 import logging
@@ -36,9 +40,10 @@ DSCP_FILLS = c.PRIORITY_CLASSES[1]
 class PoolService:
     """The pool's protocol logic: given the time and a packet, returns the packets to send."""
 
-    def __init__(self, mac: str, ip: str, pool: BeePool | None = None):
+    def __init__(self, mac: str, ip: str, pool: BeePool | None = None, call=None):
         self.mac, self.ip = mac, ip
-        self.pool = pool or BeePool()
+        self.call = call  # a call market (IdentifiedPool): orders wait for their slot to clear
+        self.pool = call if call is not None else (pool or BeePool())
         self.seq = random.getrandbits(31)
         self.where: dict[str, tuple[str, int]] = {}  # owner MAC -> (Energy IP, port) for notices
         self.answers: OrderedDict = OrderedDict()  # (mac, port, seq) -> answer, for retransmissions
@@ -97,23 +102,44 @@ class PoolService:
         if rec.action == 3:  # query: the best match, without placing
             best = self.pool.best_match(order, int(time.time()))
             return [status_fill(best, 5, best.quantity)] if best else []
+        if self.call is not None:
+            try:
+                self.call.submit(order, now)
+            except EipError as exc:
+                log.info("order %d of %s refused: %s", rec.order_id, owner, exc)
+                return [status_fill(order, 4, 0)]
+            return fills_for(order, [])  # resting until its slot clears
         trades = self.pool.place(order, int(time.time()))
         ips = {o: self.where[o][0] for o in self.where}
         for t in trades:
-            self.stats["trades"] += 1
-            self.stats["bee_matched"] += t.quantity
+            self._count(t)
             resting = t.seller if order.side == 2 else t.buyer
-            if resting in self.where:
-                ip, port = self.where[resting]
-                notice = self._packet(ip, port, 0, (t.fill_for(3 - order.side, pkt.src),))
-                self.pending[(ip, port, notice.payload.seq + 1)] = [notice, now + RETRY_S, 1]
-                self.stats["notices"] += 1
-                out.append(notice)
+            out += self._notify(resting, t.fill_for(3 - order.side, pkt.src), now)
         return fills_for(order, trades, ips)
 
+    def _count(self, t) -> None:
+        self.stats["trades"] += 1
+        self.stats["bee_matched"] += t.quantity
+
+    def _notify(self, owner: str, fill: PoolFill, now: float) -> list[Packet]:
+        """An unsolicited fill to an order's owner, repeated until it is acknowledged."""
+        if owner not in self.where:
+            return []
+        ip, port = self.where[owner]
+        notice = self._packet(ip, port, 0, (fill,))
+        self.pending[(ip, port, notice.payload.seq + 1)] = [notice, now + RETRY_S, 1]
+        self.stats["notices"] += 1
+        return [notice]
+
     def on_timer(self, now: float) -> list[Packet]:
-        """Repeat notices not yet acknowledged; give up after MAX_TRIES."""
+        """Clear the call market's quiet slots; repeat notices not yet acknowledged (MAX_TRIES)."""
         out = []
+        if self.call is not None:
+            for t in self.call.due(now):
+                self._count(t)
+                for owner, side, peer in ((t.buyer, 2, t.seller), (t.seller, 1, t.buyer)):
+                    peer_ip = self.where.get(peer, ("0.0.0.0", 0))[0]
+                    out += self._notify(owner, t.fill_for(side, peer_ip), now)
         for key, entry in list(self.pending.items()):
             packet, due, tries = entry
             if due <= now:
@@ -126,9 +152,10 @@ class PoolService:
         return out
 
 
-def serve(ip: str, mac: str, stop=lambda: False) -> None:
-    """Run the pool service on a raw protocol-253 socket bound to `ip` (root)."""
-    service = PoolService(mac, ip)
+def serve(ip: str, mac: str, stop=lambda: False, call=None) -> None:
+    """Run the pool service on a raw protocol-253 socket bound to `ip` (root); `call`: a call
+    market (IdentifiedPool) instead of the continuous double auction."""
+    service = PoolService(mac, ip, call=call)
     try:
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, c.IP_PROTO_ENERGY)
     except PermissionError:

@@ -463,6 +463,11 @@ class CardNode(ControlOps, IspMessages):
                 self.isp_ip = self.peers.address_of(self.config.isp, "the ISP")
             except EipError as exc:
                 log.warning("%s; ISP messages are taken from %s", exc, self.isp_ip)
+        if self.config.pool:  # found now, while the zone is reachable (an island cuts it off)
+            try:
+                self.default_pool()
+            except EipError as exc:
+                log.warning("%s; looked up again at the first order", exc)
 
     def stop(self) -> list:
         """The card stops: every client still waiting on a transfer hears it."""

@@ -50,7 +50,6 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from eip.markets.auction import DoubleAuction
 from eip.markets.orders import ASK, SEND, MarketError, Order
 from eip.protocol.constants import BEE_ELECTRICITY
 
@@ -237,40 +236,27 @@ def identified_pricing(
     initial_bid_micro_per_kwh: int = INITIAL_BID_MICRO_PER_KWH,
     slot_s: int = SLOT_S,
 ) -> MarketResult:
-    """Identified Pricing (eq. 4.6-4.8) cleared by auction matching, and the bills (eq. 4.5)."""
+    """Identified Pricing (eq. 4.6-4.8) cleared by auction matching, and the bills (eq. 4.5): the
+    market of `eip.markets.identified`, which the BEE pool service also clears on the network."""
+    from eip.markets.identified import IdentifiedMarket
+
     net = net_demand_wh(generation_kwh, consumption_kwh)
     n, n_slots = len(net), len(net[0])
-    bids = [float(initial_bid_micro_per_kwh)] * n
-    consumed = [0] * n  # sum x_i over the cleared slots (4.8 numerator)
-    offered = 0  # sum N over the cleared slots (4.8 denominator)
-    auction = DoubleAuction(slot_s)
+    market = IdentifiedMarket(tariff, alpha, u_thr, initial_bid_micro_per_kwh, slot_s)
     trades, prices = [], []
     for t in range(n_slots):
-        if offered:
-            bids = [
-                _clamp(identified_bid_update(b, consumed[i] / offered, alpha, u_thr), tariff)
-                for i, b in enumerate(bids)
-            ]  # (4.6)-(4.8), bounded by [C_stg, C_bfg]
-        slot_bids = tuple(_clamp(b, tariff) for b in bids)
+        market.advance(t)
+        slot_bids = tuple(market.bid(str(i)) for i in range(n))
         buyers, sellers = _sides(net, t)
         prices.append(slot_bids if buyers and sellers else (None,) * n)
         start = t * slot_s
-        if buyers and sellers:
-            for wh, i in sorted(buyers, key=lambda x: x[1]):  # time priority by household number
-                order = Order(
-                    i, str(i), ASK, BEE_ELECTRICITY, wh, slot_bids[i], start, start + slot_s
-                )
-                auction.submit(order)
-            for wh, j in sellers:  # largest surplus first
-                order = Order(j, str(j), SEND, BEE_ELECTRICITY, wh, tariff.feed_in_micro_per_kwh,
-                              start, start + slot_s)  # fmt: skip
-                for tr in auction.submit(order):
-                    trades.append(
-                        P2PTrade(t, int(tr.buyer), j, tr.quantity, tr.price_micro_per_kbee)
-                    )
-                    consumed[int(tr.buyer)] += tr.quantity
-            auction.close_slot(BEE_ELECTRICITY, start)
-        offered += sum(s[0] for s in sellers)
+        buys = [Order(i, str(i), ASK, BEE_ELECTRICITY, wh, tariff.grid_buy_micro_per_kwh, start,
+                      start + slot_s) for wh, i in sorted(buyers, key=lambda x: x[1])]  # fmt: skip
+        sells = [Order(j, str(j), SEND, BEE_ELECTRICITY, wh, tariff.feed_in_micro_per_kwh, start,
+                       start + slot_s) for wh, j in sellers]  # largest surplus first  # fmt: skip
+        for tr in market.clear(t, buys, sells):
+            trades.append(P2PTrade(t, int(tr.buyer), int(tr.seller), tr.quantity,
+                                   tr.price_micro_per_kbee))  # fmt: skip
     return MarketResult("identified", tuple(prices), tuple(trades), settle(net, trades, tariff))
 
 

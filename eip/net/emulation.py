@@ -52,14 +52,15 @@ class Emulation:
                  isp_first_period: int = 0, pools: bool = True, sden: bool = True,
                  sden_profile: str | Path | None = None, period_s: float | None = None,
                  isp_enforce: bool = False, dns: bool = True,
-                 peers: str = "auto"):  # fmt: skip
+                 peers: str = "static", pool_args=()):  # fmt: skip
         """`isp`: run the controller with the Energy ISP (default: yes, unless a fixed `limits`
         table is given); `isp_enforce`: the ISP's limits go into the meters and quotas (else it
         measures and publishes only); `period_s`: wall seconds per period (the ISP's clock, which
         starts with period `isp_first_period` when `start()` returns); `dns`: Energy DNS on the
         first router, every card registers there (eip.net.services); `peers="dns"`: the cards'
-        configs list no other card, so they find each other through DNS by name and MAC (the
-        default, "auto", when there is DNS; "static": every card's config lists the others)."""
+        configs list no other card, so they find each other through DNS by name and MAC ("auto": dns
+        when there is DNS; the default, "static", lists every other card, so a card of an islanded
+        microgrid, cut off from the zone on the first router, still knows its peers)."""
         self.topo = topo
         self.state_root = Path(state_root)
         self.plan = plan_from_topo(topo)
@@ -78,6 +79,7 @@ class Emulation:
         self.sden = sden
         self.sden_profile = sden_profile  # JSON profile: eip.sdn.sden_service.profile_server
         self.pool_procs: list = []
+        self.pool_args = tuple(str(a) for a in pool_args)  # e.g. ("--pricing", "identified")
         self.card_args = tuple(card_args)
         if peers not in ("static", "dns", "auto"):
             raise EipError(f"peers must be 'auto', 'static' or 'dns', got {peers!r}")
@@ -236,7 +238,8 @@ class Emulation:
         for router in self.plan.routers:
             log_file = open(self.state_root / f"pool-{router.vpp}.log", "wb")  # noqa: SIM115
             cmd = [sys.executable, "-m", "eip.cli.main", "--log-level", "INFO", "pool", "serve",
-                   "--ip", router.lan.ip.split("/")[0], "--mac", router.lan.mac]  # fmt: skip
+                   "--ip", router.lan.ip.split("/")[0], "--mac", router.lan.mac,
+                   *self.pool_args]  # fmt: skip
             proc = self.net.host(router.name).popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
             self.pool_procs.append(proc)
 

@@ -30,6 +30,8 @@ ledgers), `report` (tables and plot); this module holds the settings and runs th
 
 from eip.markets.pricing import DEFAULT_TARIFF, net_demand_wh, social_welfare_usd
 from eip.scenarios.base import RunContext, experiment
+from eip.scenarios.schema import Choice
+from eip.scenarios.thesis_households.agents import run_agents
 from eip.scenarios.thesis_households.driver import ledger_p2p, run_network, slot_range
 from eip.scenarios.thesis_households.model import (
     N_SLOTS,
@@ -53,7 +55,25 @@ SCHEMA = {
     "network_slots": (int, 48, "half-hours carried out on the network"),
     "short_slots": (int, 6, "half-hours with --short"),
     "short_households": (int, 6, "households with --short"),
-    "bee_per_wh": (int, 1, "BEE carried per Wh traded (1 BEE = 1 Wh)"),
+    "bee_per_wh": (int, 1, "BEE carried per Wh traded (1 BEE = 1 Wh; plan only)"),
+    "trading": (
+        Choice(("agents", "plan")),
+        "plan",
+        "agents: each household card bids or offers its net position per slot in its VPP's "
+        "pool, cleared by Identified Pricing on the network; plan: the model's trades sent "
+        "as direct offers",
+    ),
+    "slot_wall_s": (
+        (int, float),
+        3.0,
+        "agents: wall seconds per half-hour slot (the ISP's period)",
+    ),
+    "clear_quiet_s": (
+        (int, float),
+        0.5,
+        "agents: the pool clears a slot this long after its last order",
+    ),
+    "settle_timeout_s": ((int, float), 60.0, "agents: how long the last deliveries may take"),
 }
 
 
@@ -96,7 +116,10 @@ def run(ctx: RunContext) -> dict:
             slots = range(22, 22 + s["short_slots"])  # 11:00-14:00: trades in every slot
         else:
             slots = slot_range(s, ctx.short)
-        metrics["network"] = run_network(ctx, profiles, n, slots, s["bee_per_wh"])
+        if s["trading"] == "agents":
+            metrics["network"] = run_agents(ctx, profiles, n, slots, s)
+        else:
+            metrics["network"] = run_network(ctx, profiles, n, slots, s["bee_per_wh"])
     return metrics
 
 

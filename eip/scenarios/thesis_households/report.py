@@ -55,6 +55,18 @@ def report(metrics: dict, ctx: RunContext) -> str:
             f"| unified favours households without PV ({f['no_pv_customers']}) | "
             f"{f['unified_favours_no_pv']} |", "", "![bills](bills.png)", ""]  # fmt: skip
     net = metrics.get("network")
+    if net and net.get("trading") == "agents":
+        b = net["bills_usd"]
+        out += [f"Traded on the network by the households' own behaviours: each card bid its net "
+                f"demand at the grid's price or offered its surplus at the feed-in tariff, slot by "
+                f"slot ({net['slot_wall_s']:g} s of wall time per half-hour), in vpp1's pool, which "
+                f"cleared every slot by Identified Pricing ({net['orders']} orders, {net['fills']} "
+                f"fills); sellers delivered each match paced over its slot. The model beside it is "
+                f"Identified Pricing of the same households cleared offline over the same window "
+                f"({net['model_p2p_bee']} Wh of P2P; on the wire {net['p2p_bee']} BEE). Window "
+                f"bills from the ledgers {b['wire']:.4f} $, model {b['model']:.4f} $."]  # fmt: skip
+        out += [f"- problem: {x}" for x in net["problems"]]
+        out.append("")
     if net:
         out += [f"On real packets: {net['households']} household cards, slots {net['slots'][0]}.."
                 f"{net['slots'][1]}, {net['transfers_done']}/{net['transfers']} transfers, "
