@@ -214,7 +214,10 @@ class EipControllerApp(app_manager.OSKenApp):
             try:
                 now = self._now()
                 self._start_isp_clock()
-                self._send(self.logic.tick(now) + self.logic.poll(now))
+                # Until the run's ISP clock starts there are no periods: no boundary, no notice
+                # (a card deciding at a notice of the old clock would trade a period too early).
+                ticked = self.logic.tick(now) if self.isp_clock is None else []
+                self._send(ticked + self.logic.poll(now))
                 self._write_isp_records()
                 if now >= next_status:
                     next_status = now + STATUS_EVERY_S
