@@ -167,7 +167,7 @@ class Side(NamedTuple):
 
 
 ISP_EIP = _eip(ISP, flags=c.EIP_FLAG_ISP)
-LOAD_EIP = _eip(LOAD, node_id=2, static_limit=2000)
+LOAD_EIP = _eip(LOAD, node_id=2, static_limit=1000)  # its export limit (R4.8)
 EV_EIP = _eip(EV, flags=c.EIP_FLAG_MOV, node_id=2)
 PV_EIP = _eip(PV, node_id=3, static_limit=5000)
 # The PV card's transfer to the load: the PV card sends with window 4000.
@@ -186,16 +186,18 @@ def _limit_notices() -> list[Hop]:
     (R5.7), each followed by the card's static limits for the period; the PV card, which moved
     BEE in the period before, then gets its service-fee bill (R5.8)."""
     hops = []
-    for card, export, import_, buy, sell, bill in (
-        (PV, 5000, 3000, 556_000, 540_000, [FeeNotice(PERIOD, 1200, 3800)]),
-        (LOAD, 1000, 2000, 561_000, 545_000, []),
+    for card, node, export, import_, buy, sell, bill in (
+        (PV, 3, 5000, 3000, 556_000, 540_000, [FeeNotice(PERIOD, 1200, 3800)]),
+        (LOAD, 2, 1000, 2000, 561_000, 545_000, []),
     ):
         for notice in (
             PriceNotice(PERIOD, buy, sell),
             StaticLimitNotice(PERIOD, PERIOD_S, export, import_),
             *bill,
         ):
-            hops.append(_pkt(ISP, card, ISP_EIP, notice, dscp=c.DSCP_ISP_CONTROL))
+            # the ISP names the card's grid node in the header, which the card copies (R4.7)
+            hops.append(_pkt(ISP, card, ISP_EIP._replace(node_id=node), notice,
+                             dscp=c.DSCP_ISP_CONTROL))  # fmt: skip
     return hops
 
 

@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "eip.cli.controller_cmd",
     "eip.cli.pool_cmd",
     "eip.cli.scenario_cmd",
+    "eip.cli.conformance_cmd",
 )
 
 

@@ -68,6 +68,15 @@ def test_scenario_short_variant_runs_and_meets_its_expectations(name, tmp_path):
     ledgers = results.get("ledgers", {})
     assert ledgers and all(v["ok"] for v in ledgers), ledgers  # every card's chain verifies
     assert (out / "report.md").read_text().count("|") > 10  # the tables are there
+    if name == "four_node_day.yaml":  # the default scenario's capture conforms, rule by rule
+        checked = subprocess.run(
+            [sys.executable, "-m", "eip.cli.main", "conformance", "--pcap", str(out / "capture.pcap"),
+             "--json", str(out / "conformance.json")],
+            capture_output=True, text=True, timeout=600, cwd=ROOT,
+        )  # fmt: skip
+        assert checked.returncode == 0, checked.stdout[-3000:]
+        counts = json.loads((out / "conformance.json").read_text())["counts"]
+        assert counts["FAIL"] == 0 and counts["PASS"] >= 10, counts
     metrics = results["metrics"]
     for path, check in KEY.get(name, []):
         try:

@@ -199,7 +199,7 @@ def test_importing_the_logic_loads_no_mininet(package):
 LAYERS = [
     ["eip.cli"],
     ["eip.bench"],
-    ["eip.scenarios", "eip.reliability", "controllers", "topologies"],
+    ["eip.scenarios", "eip.reliability", "eip.conformance", "controllers", "topologies"],
     ["eip.net"],
     ["eip.cases"],
     ["eip.isp"],
