@@ -38,7 +38,7 @@ from eip.etcp.base import (
 )
 from eip.etcp.connection import Connection
 from eip.etcp.keys import CardKey
-from eip.etcp.model import Closed, Endpoint, Event, Opened, Persist, Send
+from eip.etcp.model import Closed, Endpoint, Event, Opened, Persist, Send, transfer_id
 from eip.etcp.window import fair_shares
 from eip.protocol import codec
 from eip.protocol import constants as c
@@ -162,7 +162,8 @@ class CardNode(ControlOps, IspMessages):
         for conn, effect in effects:
             if type(effect) is Opened:
                 self._rekey(conn, effect.transfer.transfer_id)
-                self.ledger.open_transfer(effect.transfer)
+                # the ledger's times are Unix time (R1.4): opened like closed, by the wall clock
+                self.ledger.open_transfer(effect.transfer._replace(opened_s=self.wall()))
         if self.isp_window is not None:  # a sender that finished gives its share back
             self.share_isp_rate()
         persists = [(e.delivery, e.next_seq) for _conn, e in effects if type(e) is Persist]
@@ -310,6 +311,10 @@ class CardNode(ControlOps, IspMessages):
         if syn.dport != self.config.delivery_port:
             reason = REJECT_NO_SERVICE
         elif opt is None:
+            reason = REJECT_MALFORMED
+        elif isinstance(opt, OfferOption) and self.ledger.transfer(
+            transfer_id(remote, local, syn.seq)
+        ):  # R6.12: an Offer naming a transfer this card holds (open or closed) is refused
             reason = REJECT_MALFORMED
         else:
             key = self.peers.key_of(remote.mac)

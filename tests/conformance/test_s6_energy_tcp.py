@@ -229,3 +229,21 @@ def test_r6_11_reject_carries_reason_and_retry_after():
         reject_segment(req, 99, 600)
     assert c.EMERGENCY_CODES[2] == "escalation"
     assert REC == TCP + 24
+
+
+def test_r6_12_an_offer_naming_a_transfer_the_receiver_holds_is_rejected(tmp_path):
+    from tests.unit.test_card_node import Bench, ipv4
+
+    bench = Bench(tmp_path)
+    bench.control("a", "c1", op="transfer", to="b", quantity=300)
+    bench.run(until=lambda: "c1" in bench.answers)
+    bench.run()
+    syn = next(t for who, t in bench.sent if who == "a")
+    offer = codec.decode(ipv4("10.1.0.1", "10.1.0.2", syn.dscp, syn.data)).payload
+    assert offer.flags == c.ETCP_SYN and transfer_option(offer) is not None
+    b = bench.nodes["b"]
+    out = b.on_datagram(ipv4("10.1.0.1", "10.1.0.2", syn.dscp, syn.data), bench.now) + b.flush()
+    (rst,) = [codec.decode(ipv4("10.1.0.2", "10.1.0.1", t.dscp, t.data)).payload for t in out]
+    assert rst.flags & c.ETCP_RST and [o.reason for o in rst.options] == [c.REJECT_MALFORMED]
+    assert bench.credited("b") == 300  # the finished transfer stays as it was
+    bench.close()

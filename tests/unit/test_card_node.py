@@ -217,3 +217,29 @@ def test_cancel_ends_an_open_transfer_and_keeps_what_was_delivered(tmp_path):
     assert bench.answers["c3"].payload["reason"] == "cancelled"
     bench.control("a", "c4", op="cancel", transfer_id=tid)  # closed: a clear error
     assert not bench.answers["c4"].ok and tid in bench.answers["c4"].payload
+
+
+def test_a_replayed_offer_of_a_finished_transfer_is_rejected_and_changes_nothing(tmp_path):
+    """R6.12: the same sender ports and ISN name the same transfer; a receiver refuses an Offer for
+    one it already holds (it used to re-open it in memory and fail inside the ledger commit)."""
+    bench = Bench(tmp_path)
+    bench.control("a", "c1", op="transfer", to="b", quantity=500)
+    bench.run(until=lambda: "c1" in bench.answers)
+    bench.run()
+    assert bench.answers["c1"].payload["reason"] == "done" and bench.credited("b") == 500
+    syn = next(t for who, t in bench.sent if who == "a")  # a's Offer, as first sent
+    b = bench.nodes["b"]
+    before = (b.ledger.counts(), b.stats["errors"])
+    replies = b.on_datagram(ipv4(IPS["a"], IPS["b"], syn.dscp, syn.data), bench.now)
+    replies += b.flush()
+    (reject,) = [codec.decode(ipv4(IPS["b"], IPS["a"], r.dscp, r.data)).payload
+                 for r in replies if type(r) is Transmit]  # fmt: skip
+    assert reject.flags & c.ETCP_RST and any(
+        type(o) is RejectOption and o.reason == c.REJECT_MALFORMED for o in reject.options
+    )  # fmt: skip
+    assert (b.ledger.counts(), b.stats["errors"]) == before and b.stats["rejected_in"] == 1
+    assert not b.by_id and bench.credited("b") == 500 and b.ledger.verify().ok
+    # the ledger's times are Unix time (R1.4), opened as closed
+    (trade,) = b.ledger.profile()["trades"].values()
+    assert WALL_S < trade["opened_s"] <= trade["closed_s"] < WALL_S + 10_000
+    bench.close()
