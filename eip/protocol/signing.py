@@ -21,7 +21,8 @@ def bee_record_bytes(bee: Bee) -> bytes:
 
 
 def records_digest(bees: Iterable[Bee]) -> bytes:
-    """SHA-256 over the wire bytes of the BEE records of a delivery record, in sequence order."""
+    """SHA-256 over the canonical wire bytes (reserved zero) of the BEE records of a delivery record,
+    in sequence order (docs/protocol.md 7.4)."""
     h = hashlib.sha256()
     for bee in bees:
         h.update(bee_record_bytes(bee))
