@@ -310,12 +310,10 @@ class CardNode(ControlOps, IspMessages):
         key = None
         if syn.dport != self.config.delivery_port:
             reason = REJECT_NO_SERVICE
-        elif opt is None:
-            reason = REJECT_MALFORMED
-        elif isinstance(opt, OfferOption) and self.ledger.transfer(
-            transfer_id(remote, local, syn.seq)
-        ):  # R6.12: an Offer naming a transfer this card holds (open or closed) is refused
-            reason = REJECT_MALFORMED
+        elif opt is None or opt.quantity < 1 or self._holds(opt, remote, local, syn.seq):
+            reason = (
+                REJECT_MALFORMED  # no or an empty request/offer (R6.9); a held transfer (R6.12)
+            )
         else:
             key = self.peers.key_of(remote.mac)
             if key is None:
@@ -343,6 +341,13 @@ class CardNode(ControlOps, IspMessages):
         self.stats["accepted_in"] += 1
         self._run(conn, effects)
         return []
+
+    def _holds(self, opt, remote: Endpoint, local: Endpoint, isn: int) -> bool:
+        """An Offer naming a transfer this card already holds, open or closed (R6.12)."""
+        return (
+            isinstance(opt, OfferOption)
+            and self.ledger.transfer(transfer_id(remote, local, isn)) is not None
+        )
 
     def _static_room(self, opt) -> int:
         """What the static limit of the period still allows (import for offers, export for requests)."""

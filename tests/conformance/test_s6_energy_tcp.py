@@ -164,7 +164,7 @@ def test_r6_8_options_tlv_rules():
     assert buf[TCP + 12] >> 4 == 8
 
 
-def test_r6_9_syn_has_one_request_or_offer_and_accept_grants_no_more():
+def test_r6_9_syn_has_one_request_or_offer_and_accept_grants_no_more(tmp_path):
     req = request_packet().payload
     assert classify(req) == "request" and not is_offer(req)
     acc = accept_segment(req, 5000, 4000, 1000)
@@ -196,6 +196,21 @@ def test_r6_9_syn_has_one_request_or_offer_and_accept_grants_no_more():
     buf = wire(request_packet())
     buf[TCP + 24] = c.OPT_OFFER  # an offer instead of the request still makes a valid SYN
     assert isinstance(codec.decode(bytes(fix_checksums(buf))).payload.options[0], OfferOption)
+    # a card rejects an offer of nothing as malformed
+    from tests.unit.test_card_node import Bench, ipv4
+
+    bench = Bench(tmp_path)
+    bench.control("a", "c1", op="transfer", to="b", quantity=100)
+    syn = next(t for who, t in bench.sent if who == "a")
+    pkt = codec.decode(ipv4("10.1.0.1", "10.1.0.2", syn.dscp, syn.data))
+    empty = pkt.payload._replace(seq=pkt.payload.seq + 1,
+                                 options=(transfer_option(pkt.payload)._replace(quantity=0),))  # fmt: skip
+    raw = codec.encode_transport(pkt._replace(payload=empty))
+    b = bench.nodes["b"]
+    out = b.on_datagram(ipv4("10.1.0.1", "10.1.0.2", syn.dscp, raw), bench.now) + b.flush()
+    (rst,) = [codec.decode(ipv4("10.1.0.2", "10.1.0.1", t.dscp, t.data)).payload for t in out]
+    assert [o.reason for o in rst.options] == [c.REJECT_MALFORMED]
+    bench.close()
 
 
 def test_r6_10_window_update_only_from_the_isp():
