@@ -54,13 +54,22 @@ def test_r4_3_energy_type_matches_the_bees():
     assert _decode_error(fix_checksums(buf)).field == "energy_ip.energy_type"
 
 
-def test_r4_4_flags_isp_only_on_isp_packets_and_reserved_bits_ignored():
+def test_r4_4_flags_isp_only_on_isp_packets_and_reserved_bits_ignored(tmp_path):
     for src, _dst, pkt in sample_exchange():
         assert bool(pkt.eip.flags & c.EIP_FLAG_ISP) == (src == "02:00:00:00:00:fe")
     pkt = data_packet()
     buf = wire(pkt)
     buf[EIP + 2] |= 0xF0
     assert codec.decode(fix_checksums(buf)).eip.flags == pkt.eip.flags
+    # a card takes an ISP message only from its ISP's address, whatever its flag says
+    from tests.unit.test_card_agent import IPS, LanBench
+
+    bench = LanBench(tmp_path)
+    bench.price("pv", 3, 500_000, 400_000, src=IPS["load"])  # ISP flag set, a card's address
+    node = bench.nodes["pv"]
+    assert node.price is None and node.stats["ignored"] == 1
+    bench.price("pv", 3, 500_000, 400_000)
+    assert node.price is not None
 
 
 def test_r4_5_next_header_is_1_or_6():
