@@ -201,7 +201,9 @@ def test_plant_ask_rises_with_quantity_and_stays_within_capacity():
 
 # --- configuration -----------------------------------------------------------------------------
 def test_unknown_kind_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match=r"unknown behaviour 'battery'.*elastic_load, ev, household, plant"):
+    with pytest.raises(
+        ConfigError, match=r"unknown behaviour 'battery'.*elastic_load, ev, household, plant"
+    ):
         behaviour_from_config("battery", {})
 
 
