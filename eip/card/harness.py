@@ -89,3 +89,28 @@ def wait_for(predicate, timeout_s: float, what: str, poll_s: float = 0.1):
             return value
         time.sleep(poll_s)
     raise EipError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def settle(cards, timeout_s: float) -> int:
+    """Wait until no card of `cards` (control clients) has a transfer open, twice in a row one
+    second apart; 0 then, else (after `timeout_s`) how many transfers are still open. A card that
+    no longer answers has nothing more to deliver."""
+
+    def still_open(card) -> int:
+        try:
+            return len(card.call("status").get("transfers") or ())
+        except EipError:
+            return 0
+
+    idle = [0]
+
+    def settled():
+        busy = any(still_open(card) for card in cards)
+        idle[0] = 0 if busy else idle[0] + 1
+        return idle[0] >= 2 or None
+
+    try:
+        wait_for(settled, timeout_s, "the last deliveries", poll_s=1.0)
+        return 0
+    except EipError:
+        return sum(still_open(card) for card in cards) or 1

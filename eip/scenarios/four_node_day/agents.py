@@ -44,7 +44,7 @@ def behaviour_entries(day_params, periods: list[int], kwh_per_bee: float,
 
 def trade(ctx: RunContext, day_params, periods: list[int], s: dict) -> dict:
     """A day of the behaviours on an emulated four_node network; the ledgers, fills and counters."""
-    from eip.card.harness import wait_for
+    from eip.card.harness import settle
     from topologies.four_node import FourNodeTopo
 
     period_s, kwh_per_bee = float(s["period_s"]), float(s["kwh_per_bee"])
@@ -71,18 +71,8 @@ def trade(ctx: RunContext, day_params, periods: list[int], s: dict) -> dict:
             last = now
             ctx.progress("period", i + 1, len(periods))
         t_last = time.monotonic()
-        idle_polls = [0]
-
-        def settled():
-            """No card has a transfer open any more, twice in a row."""
-            open_ = any(cards[n].call("status").get("transfers") for n in ALL_CARDS)
-            idle_polls[0] = 0 if open_ else idle_polls[0] + 1
-            return idle_polls[0] >= 2 or None
-
-        try:
-            wait_for(settled, float(s["settle_timeout_s"]), "the last deliveries", poll_s=1.0)
-        except Exception:  # report what did arrive
-            still = sum(len(cards[n].call("status").get("transfers") or ()) for n in ALL_CARDS)
+        still = settle(cards.values(), float(s["settle_timeout_s"]))
+        if still:  # report what did arrive
             problems.append(f"{still} transfer(s) still open {s['settle_timeout_s']:g} s after the "
                             "last period: the figures are what had arrived")  # fmt: skip
         settle_s = time.monotonic() - t_last

@@ -42,7 +42,7 @@ def bill_usd(net_wh: list[int], bought_bee: int, sold_bee: int, p2p_usd: float) 
 
 def run_agents(ctx: RunContext, profiles: list[dict], n: int, slots: range, s: dict) -> dict:
     """The window traded by the household cards' behaviours in an identified-pricing pool."""
-    from eip.card.harness import wait_for
+    from eip.card.harness import settle
     from eip.scenarios.thesis_households.driver import ledger_p2p, verify_ledger
     from topologies.vpp_lans import VppLansTopo
 
@@ -72,17 +72,10 @@ def run_agents(ctx: RunContext, profiles: list[dict], n: int, slots: range, s: d
         for i in range(len(slots)):
             time.sleep(max(0.0, emu.period_start_s(i + 1) - time.monotonic()))
             ctx.progress("slots", i + 1, len(slots))
-        idle = [0]
-
-        def settled():
-            busy = any(cards[x].call("status").get("transfers") for x in names)
-            idle[0] = 0 if busy else idle[0] + 1
-            return idle[0] >= 2 or None
-
-        try:
-            wait_for(settled, float(s["settle_timeout_s"]), "the last deliveries", poll_s=1.0)
-        except Exception:
-            problems.append(f"transfers still open {s['settle_timeout_s']:g} s after the window")
+        still = settle(cards.values(), float(s["settle_timeout_s"]))
+        if still:
+            problems.append(f"{still} transfer(s) still open {s['settle_timeout_s']:g} s after the "
+                            "window: the figures are what had arrived")  # fmt: skip
         status = {x: cards[x].call("status") for x in names}
         trades = {x: cards[x].call("profile").get("trades", {}) for x in names}
         state = emu.state_root
