@@ -113,4 +113,4 @@ def settle(cards, timeout_s: float) -> int:
         wait_for(settled, timeout_s, "the last deliveries", poll_s=1.0)
         return 0
     except EipError:
-        return sum(still_open(card) for card in cards) or 1
+        return sum(still_open(card) for card in cards)
