@@ -31,11 +31,14 @@ from eip.protocol.model import (
     FeeNotice,
     LimitExceeded,
     PriceNotice,
+    RejectOption,
+    RequestOption,
     StaticLimitNotice,
     Unreachable,
 )
 
 NO_LIMIT = 0xFFFFFFFF
+RETRY_TOLERANCE_S = 0.5  # R6.11: a Request this much before the retry time is still accepted
 ISP_NOTICES = (StaticLimitNotice, PriceNotice, FeeNotice)
 
 
@@ -65,6 +68,9 @@ SPECS = (
     Spec("pcap.no-error-on-control", "R5.5", "no error message quotes a control message", "sender"),
     Spec("pcap.period-node", "R4.7", "a card sends the period and node id of its latest notice", "sender"),
     Spec("pcap.static-limit-field", "R4.8", "a card sends its export limit from its latest notice", "sender"),
+    Spec("pcap.wup", "R6.10", "a window update carries the ISP flag and sequence and ack 0", "sender"),
+    Spec("pcap.retry-after", "R6.11", "no Request again before a Reject's retry_after_s (0.5 s tolerance)",
+         "sender"),
     Spec("pcap.dissector", "R8.1", "the Lua dissector flags exactly the packets the codec refuses", "receiver"),
 )  # fmt: skip
 
@@ -106,7 +112,7 @@ def check_capture(path: str | Path, dissector: Callable | None = None) -> list[d
     numbers the Lua dissector flags as errors, or None when tshark is not available."""
     tallies = {s.test_id: Tally(s) for s in SPECS}
     t = tallies
-    notices: dict[str, list] = {}  # card address -> [(period, node id, export limit), ...]
+    state = {"notices": {}, "rejects": {}}  # card address -> notices; (client, server) -> until
     refused: set[int] = set()
     for frame in energy_frames(path):
         try:
@@ -117,7 +123,8 @@ def check_capture(path: str | Path, dissector: Callable | None = None) -> list[d
             t["pcap.decode"].check(frame, f"{exc.field}: {exc}", cited_rule(str(exc)))
             continue
         t["pcap.decode"].check(frame, None)
-        _sender_checks(t, frame, pkt, notices)
+        _sender_checks(t, frame, pkt, state["notices"])
+        _transport_checks(t, frame, pkt, state["rejects"])
     t["pcap.dissector"].detail = "tshark with eip.lua not run"
     flagged = dissector(path) if dissector is not None else None
     if flagged is not None:
@@ -167,6 +174,28 @@ def _sender_checks(t: dict, frame: Frame, pkt, notices: dict) -> None:
     limits = {n[2] for n in recent}
     t["pcap.static-limit-field"].check(frame, None if pkt.eip.static_limit in limits else (
         f"static limit {pkt.eip.static_limit}; its notices said {sorted(limits)}"))  # fmt: skip
+
+
+def _transport_checks(t: dict, frame: Frame, pkt, rejects: dict) -> None:
+    """R6.10 (a WUP is the ISP's, with sequence and ack 0) and R6.11 (a rejected client waits)."""
+    p = pkt.payload
+    if type(p) is not EnergyTcp:
+        return
+    if p.flags & c.ETCP_WUP:
+        ok = pkt.eip.flags & c.EIP_FLAG_ISP and p.seq == 0 and p.ack == 0
+        t["pcap.wup"].check(frame, None if ok else (
+            f"WUP with ISP flag {bool(pkt.eip.flags & c.EIP_FLAG_ISP)}, seq {p.seq}, ack {p.ack}"))  # fmt: skip
+        return
+    reject = next((o for o in p.options if isinstance(o, RejectOption)), None)
+    if p.flags & c.ETCP_RST and reject is not None and reject.retry_after_s:
+        rejects[(pkt.dst, pkt.src, p.sport)] = frame.ts_s + reject.retry_after_s
+        return
+    asks = p.flags & c.ETCP_SYN and not p.flags & (c.ETCP_ACK | c.ETCP_URG)
+    if asks and any(isinstance(o, RequestOption) for o in p.options):
+        until = rejects.get((pkt.src, pkt.dst, p.dport))
+        early = until is not None and frame.ts_s < until - RETRY_TOLERANCE_S
+        t["pcap.retry-after"].check(frame, f"a Request {until - frame.ts_s:.1f} s before the "
+                                    "rejection's retry_after_s ran out" if early else None)  # fmt: skip
 
 
 def result(tally: Tally) -> dict:

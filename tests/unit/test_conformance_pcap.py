@@ -14,7 +14,7 @@ from eip.conformance.rules import FAIL, NON_STRICT, PASS, Rule, cited_rule, load
 from eip.pcap import LINKTYPE_RAW, write_pcap
 from eip.protocol import codec
 from eip.protocol import constants as c
-from eip.protocol.model import LimitExceeded, StaticLimitNotice
+from eip.protocol.model import LimitExceeded, RejectOption, StaticLimitNotice
 from eip.sample import sample_exchange
 from eip.wireshark import dissector_path
 from tests.conformance.helpers import fix_checksums
@@ -63,6 +63,10 @@ def test_each_broken_packet_fails_the_test_of_the_rule_it_breaks(tmp_path):
     notice = next(p for p in pkts if type(p.payload) is StaticLimitNotice)
     data = next(p for p in pkts if getattr(p.payload, "records", ()) and p.dscp in c.DSCP_BEE)
     card = next(p for p in pkts if p.src == notice.dst and not p.eip.flags & c.EIP_FLAG_ISP)
+    wup = next(p for p in pkts if getattr(p.payload, "flags", 0) & c.ETCP_WUP)
+    ev_reject = next(p for p in pkts if any(isinstance(o, RejectOption) and o.retry_after_s
+                                            for o in getattr(p.payload, "options", ())))  # fmt: skip
+    ev_request = next(p for p in pkts if p.src == ev_reject.dst and p.payload.flags == c.ETCP_SYN)
     ihl = 20
     raw = bytearray(codec.encode(data))
     raw[ihl + 10] ^= 0xFF
@@ -88,6 +92,8 @@ def test_each_broken_packet_fails_the_test_of_the_rule_it_breaks(tmp_path):
             codec.encode(notice._replace(payload=LimitExceeded(0, 5, codec.encode(notice)[:36])))
         ],
         "pcap.round-trip": [reserved],
+        "pcap.wup": [codec.encode(wup._replace(eip=wup.eip._replace(flags=0)))],
+        "pcap.retry-after": [codec.encode(ev_reject), codec.encode(ev_request)],  # 1 ms after it
     }
     for test_id, datagrams in broken.items():
         results = run(tmp_path, datagrams)
