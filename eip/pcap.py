@@ -87,17 +87,26 @@ def is_energy(frame: bytes, offset: int | None) -> bool:
     )
 
 
-def energy_packets(path: str | Path):
-    """Yield (index, timestamp_s, Packet or DecodeError) for each Energy Internet packet of a capture
-    (index counts every frame from 1)."""
+def energy_datagrams(path: str | Path):
+    """Yield (index, timestamp_s, IPv4 datagram bytes) for each Energy Internet packet of a capture
+    (index counts every frame from 1; the bytes run to the frame's end, padding included)."""
     for index, (ts_s, linktype, frame) in enumerate(read_frames(path), start=1):
         if linktype not in LINK_OFFSETS:
             raise EipError(f"{path}: link type {linktype} is not supported (Ethernet or raw IP)")
         offset = LINK_OFFSETS[linktype]
         if not is_energy(frame, offset):
             continue
+        if offset is None:  # Ethernet, with or without one VLAN tag
+            offset = 18 if frame[12:14] == b"\x81\x00" else 14
+        yield index, ts_s, frame[offset:]
+
+
+def energy_packets(path: str | Path):
+    """Yield (index, timestamp_s, Packet or DecodeError) for each Energy Internet packet of a capture
+    (index counts every frame from 1)."""
+    for index, ts_s, datagram in energy_datagrams(path):
         try:
-            pkt = codec.decode_frame(frame)[2] if offset is None else codec.decode(frame[offset:])
+            pkt = codec.decode(datagram)
         except DecodeError as exc:
             pkt = exc
         yield index, ts_s, pkt

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from eip.conformance.rules import FAIL, INFORMATIONAL, PASS, cited_rule
 from eip.errors import DecodeError, EipError
-from eip.pcap import LINK_OFFSETS, is_energy, read_frames
+from eip.pcap import energy_datagrams
 from eip.protocol import codec
 from eip.protocol import constants as c
 from eip.protocol.messages import carries_bee
@@ -91,17 +91,7 @@ class Tally:
 def energy_frames(path: str | Path) -> list[Frame]:
     """The capture's Energy Internet datagrams, in timestamp order."""
     out = []
-    for number, (ts_s, linktype, data) in enumerate(read_frames(path), start=1):
-        if linktype not in LINK_OFFSETS:
-            raise EipError(f"{path}: link type {linktype} is not supported (Ethernet or raw IP)")
-        offset = LINK_OFFSETS[linktype]
-        if offset is None:
-            offset = 18 if data[12:14] == b"\x81\x00" else 14
-            if not is_energy(data, None):
-                continue
-        elif not is_energy(data, offset):
-            continue
-        ip = data[offset:]
+    for number, ts_s, ip in energy_datagrams(path):
         total = int.from_bytes(ip[2:4], "big") if len(ip) >= 4 else len(ip)
         out.append(Frame(number, ts_s, ip[: max(total, 20)] if total <= len(ip) else ip))
     return sorted(out, key=lambda f: (f.ts_s, f.number))
