@@ -45,6 +45,7 @@ from eip.protocol import constants as c
 from eip.protocol.messages import (
     carries_bee,
     classify,
+    refused_syn,
     segment_dscp,
     transfer_option,
 )
@@ -259,7 +260,13 @@ class CardNode(ControlOps, IspMessages):
         except DecodeError as exc:
             self.stats["malformed"] += 1
             log.debug("malformed packet: %s", exc)
-            return []
+            syn = refused_syn(data, exc.field)  # no or two request/offer options: reason 8 (R6.9)
+            if syn is None or syn[1] != self.energy_ip:
+                return []
+            self.stats["rejected_in"] += 1
+            return self._send(
+                Connection.reject(syn[2], REJECT_MALFORMED, REJECT_RETRY_AFTER_S), syn[0]
+            )
         if pkt.dst != self.energy_ip:
             self.stats["ignored"] += 1
             return []

@@ -134,6 +134,25 @@ def reject_segment(request: EnergyTcp, reason: int, retry_after_s: int) -> Energ
     return EnergyTcp(request.dport, request.sport, 0, ack, c.ETCP_RST | c.ETCP_ACK, 0, 0, (opt,))
 
 
+def refused_syn(data: bytes, field: str) -> tuple[str, str, EnergyTcp] | None:
+    """A SYN the decoder refused only for its request/offer options (R6.9; checksums and header
+    verified before options are read): (source, destination, its header without options), so the
+    receiver can reject it with reason 8. None for any other refusal."""
+    if field != "energy_tcp.options" or len(data) < 20:
+        return None
+    ihl = (data[0] & 0x0F) * 4
+    if len(data) < ihl + 1 or data[ihl + 3 : ihl + 4] != bytes([c.NH_ENERGY_TCP]):
+        return None
+    t = ihl + (data[ihl] & 0x0F) * 4
+    if len(data) < t + 24:
+        return None
+    sport, dport, seq, _ack, _off, flags = struct.unpack_from("!HHIIBB", data, t)
+    if not flags & c.ETCP_SYN or flags & (c.ETCP_ACK | c.ETCP_RST):
+        return None
+    src, dst = ".".join(map(str, data[12:16])), ".".join(map(str, data[16:20]))
+    return src, dst, EnergyTcp(sport, dport, seq, 0, flags & (c.ETCP_SYN | c.ETCP_URG), 0)
+
+
 def window_update_segment(window: int, sport: int = 0, dport: int = 0) -> EnergyTcp:
     """An ISP window update (R6.10): ports 0 set the card's aggregate dynamic limit."""
     return EnergyTcp(sport, dport, 0, 0, c.ETCP_WUP, window)
