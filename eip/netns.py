@@ -60,3 +60,21 @@ def link(a: Namespace, a_if: str, a_cidr: str, b: Namespace, b_if: str, b_cidr: 
         ns.run("ip", "addr", "add", cidr, "dev", ifname)
         ns.run("ip", "link", "set", ifname, "up")
         ns.run("ethtool", "-K", ifname, "tx", "off", check=False)
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def enter(ns_name: str) -> None:
+    """Move the calling thread into a named network namespace (setns(2)); sockets it opens stay
+    there, so one process can serve cards in several namespaces, a thread per namespace."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{ns_name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into {ns_name}: {os.strerror(err)}")
+    finally:
+        os.close(fd)

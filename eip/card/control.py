@@ -13,6 +13,7 @@ from eip.errors import EipError
 OPS = {
     "status": "identity, limits, open transfers and counters",
     "profile": "the owner's profile from the ledger",
+    "totals": "BEE units received and sent, in all and per peer MAC (the conformance DUT hook)",
     "offer": "offer to deliver: to=PEER quantity=N [bee_type price priority wait power_bee_per_s "
     "start_s end_s]",
     "ask": "ask to receive: peer=PEER quantity=N [bee_type priority wait]",

@@ -57,9 +57,13 @@ def first_interface() -> str:
 class CardDaemon:
     """One Energy Internet Card's process; see docs/card.md."""
 
-    def __init__(self, config: CardConfig, clock=time.monotonic, wall=time.time):
+    def __init__(self, config: CardConfig, clock=time.monotonic, wall=time.time,
+                 rx_filter=None, tx_filter=None):  # fmt: skip
+        """`rx_filter(datagram) -> bytes | None` and `tx_filter(Transmit) -> [Transmit]` change what
+        the card hears and sends: the faults of eip/card/faults.py and the conformance tester's."""
         self.config = config
         self.clock = clock
+        self.rx_filter, self.tx_filter = rx_filter, tx_filter
         config.state_dir.mkdir(parents=True, exist_ok=True)
         key = CardKey.load_or_create(config.key_path)
         self.interface = config.interface or first_interface()
@@ -112,7 +116,8 @@ class CardDaemon:
         """Carry out the node's actions in order."""
         for action in actions:
             if type(action) is Transmit:
-                self._transmit(action)
+                for tx in self.tx_filter(action) if self.tx_filter else (action,):
+                    self._transmit(tx)
             elif type(action) is Answer:
                 self._answer(action.client, action.ok, action.payload)
             elif type(action) is Stop:
@@ -204,6 +209,8 @@ class CardDaemon:
                 data = self.raw.recv(65535)
             except BlockingIOError:
                 break
+            if self.rx_filter is not None and (data := self.rx_filter(data)) is None:
+                continue
             try:
                 actions = node.on_datagram(data, now)
             except Exception:  # one bad packet must not stop the card; it is logged

@@ -137,6 +137,20 @@ def parse_order(req: dict, default_pool: str, default_price: int, now_s: int) ->
     return OrderRequest(pool_ip, side, quantity, price, bee_type, start_s, end_s)
 
 
+def ledger_totals(profile: dict) -> dict:
+    """BEE units received and sent, in all and per peer MAC: what `eip conformance` asks a DUT."""
+    by_peer: dict = {}
+    for t in profile["trades"].values():
+        side = "received_bee" if t["role"] == "receive" else "sent_bee"
+        peer = by_peer.setdefault(t["peer_mac"], {"received_bee": 0, "sent_bee": 0})
+        peer[side] += int(t["quantity_done"])
+    return {
+        "received_bee": sum(p["received_bee"] for p in by_peer.values()),
+        "sent_bee": sum(p["sent_bee"] for p in by_peer.values()),
+        "by_peer": by_peer,
+    }
+
+
 def transfer_dscp(priority: int, emergency: int) -> int:
     """The DSCP of a transfer this card opens: EF for an emergency, else its priority class (R3.3)."""
     return c.DSCP_EMERGENCY if emergency else c.PRIORITY_CLASSES.get(priority, 0)
@@ -208,6 +222,8 @@ class ControlOps:
             return [Answer(client, True, self.status())]
         if op == "profile":
             return [Answer(client, True, self.ledger.profile())]
+        if op == "totals":
+            return [Answer(client, True, ledger_totals(self.ledger.profile()))]
         if op == "events":
             return [Answer(client, True, {"events": list(self.events)})]
         if op in TRANSFER_OPS:

@@ -59,6 +59,10 @@ def register(subparsers) -> None:
         help="YAML of card name -> behaviour (kind, period_s, parameters): the card hosts its own "
              "entry (overrides the card YAML's behaviour:)",
     )  # fmt: skip
+    r.add_argument(
+        "--fault", metavar="NAME",
+        help="conformance testing only: run a deliberately broken card (eip/card/faults.py)",
+    )  # fmt: skip
     r.set_defaults(func=run_card)
 
     k = sub.add_parser("key", help="create (if missing) a card's key and print its public key")
@@ -112,7 +116,13 @@ def run_card(args: argparse.Namespace) -> int:
     config = load_config(args.config, values) if args.config else config_from_args(values)
     if args.behaviours:
         config = with_behaviour_file(config, args.behaviours)
-    daemon = CardDaemon(config)
+    rx = None
+    if args.fault:
+        from eip.card.faults import rx_filter
+
+        rx = rx_filter(args.fault)
+        logging.getLogger("eip").warning("card %s runs with fault %s", config.name, args.fault)
+    daemon = CardDaemon(config, rx_filter=rx)
 
     def stop(_signum, _frame):
         daemon.running = False

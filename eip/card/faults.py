@@ -1,0 +1,47 @@
+"""Deliberately broken cards for conformance testing: the real card with one fault each.
+
+`eip card run --fault NAME` gives the daemon a receive filter that undoes one check of the card, so
+`eip conformance --dut-cmd` can show that its suite fails that card on the rule it breaks. Never
+for use outside such a test.
+"""
+
+from eip.errors import EipError
+from eip.protocol import constants as c
+from eip.protocol.mutate import fix_checksums
+
+
+def _accept_bad_checksum(datagram: bytes) -> bytes:
+    """Every checksum made valid before decoding: as a card that never verifies one (R6.3)."""
+    return bytes(fix_checksums(bytearray(datagram)))
+
+
+def _accept_any_version(datagram: bytes) -> bytes:
+    """Any Energy-IP version taken as 1: as a card that never checks it (R4.1)."""
+    buf = bytearray(datagram)
+    ihl = (buf[0] & 0x0F) * 4
+    if len(buf) > ihl:
+        buf[ihl] = (1 << 4) | (buf[ihl] & 0x0F)
+    return bytes(fix_checksums(buf))
+
+
+def _credit_unmarked(datagram: bytes) -> bytes:
+    """Every datagram taken as BEE-marked (DSCP class 1 with BEE): as a card that credits BEE
+    whatever the DSCP says, so metering by DSCP no longer holds (R3.6)."""
+    buf = bytearray(datagram)
+    if len(buf) > 1 and buf[1] >> 2 not in c.DSCP_BEE:
+        buf[1] = (c.BEE_PRIORITY_CLASSES[1] << 2) | (buf[1] & 0x03)
+    return bytes(fix_checksums(buf))
+
+
+FAULTS = {
+    "accept-bad-checksum": ("R6.3", _accept_bad_checksum),
+    "accept-any-version": ("R4.1", _accept_any_version),
+    "credit-unmarked": ("R3.6", _credit_unmarked),
+}
+
+
+def rx_filter(name: str):
+    """The receive filter of fault `name`; EipError naming the known faults otherwise."""
+    if name not in FAULTS:
+        raise EipError(f"unknown fault {name!r}: one of {', '.join(sorted(FAULTS))}")
+    return FAULTS[name][1]
