@@ -1,4 +1,5 @@
-"""`eip conformance --pcap FILE`: a capture checked against docs/protocol.md, rule by rule."""
+"""`eip conformance`: a device under test (--dut-cmd) or a capture (--pcap) checked against
+docs/protocol.md, rule by rule."""
 
 import argparse
 
@@ -6,11 +7,26 @@ import argparse
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "conformance",
-        help="check an implementation against docs/protocol.md rule by rule (--pcap: a capture)",
+        help="check an implementation against docs/protocol.md rule by rule (a DUT or a capture)",
     )
-    p.add_argument("--pcap", required=True, metavar="FILE",
-                   help="a pcap or pcapng capture: every Energy Internet message in it is checked "
-                        "against the rules a capture can show")  # fmt: skip
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--dut-cmd", metavar="CMD",
+                      help="run CMD (a shell command) as the device under test in its own network "
+                           "namespace and test it over a veth (needs root; docs/conformance.md)")  # fmt: skip
+    what.add_argument("--pcap", metavar="FILE",
+                      help="a pcap or pcapng capture: every Energy Internet message in it is "
+                           "checked against the rules a capture can show")  # fmt: skip
+    p.add_argument("--dut-ctl", metavar="TEMPLATE",
+                   help="the DUT hook: a command given a verb and KEY=VALUE arguments that prints "
+                        "one JSON object ({dir} is the DUT's state folder; default "
+                        "'eip card ctl {dir}/ctl.sock')")  # fmt: skip
+    p.add_argument(
+        "--features",
+        metavar="FILE",
+        help="YAML of what the DUT implements (roles: [receiver, sender]); default all",
+    )
+    p.add_argument("--workdir", metavar="DIR", help="where the DUT's folder, logs and pcaps go")
+    p.add_argument("--test", metavar="TEXT", help="run only the DUT tests whose id contains TEXT")
     p.add_argument("--strict", action="store_true", help="a failed SHOULD fails (else NON-STRICT)")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one suite per spec section)")
@@ -29,12 +45,22 @@ def run(args: argparse.Namespace) -> int:
 
     rules = load_rules(args.spec or SPEC)
     dissector = None if args.no_dissector else tshark_flags(dissector_path())
-    results = report.apply_levels(check_capture(args.pcap, dissector), rules, args.strict)
-    print(report.console(results, args.pcap))
+    if args.dut_cmd:
+        from eip.conformance.device import load_features, run_device
+        from eip.conformance.dut import Bench
+
+        roles = load_features(args.features)
+        source = args.dut_cmd
+        raw = run_device(lambda: Bench(args.dut_cmd, args.dut_ctl, args.workdir), roles,
+                         args.test, dissector)  # fmt: skip
+    else:
+        source, raw = args.pcap, check_capture(args.pcap, dissector)
+    results = report.apply_levels(raw, rules, args.strict)
+    print(report.console(results, source))
     if args.json:
-        report.write(args.json, report.to_json(results, args.pcap, rules))
+        report.write(args.json, report.to_json(results, source, rules))
     if args.junit:
-        report.write(args.junit, report.to_junit(results, args.pcap))
+        report.write(args.junit, report.to_junit(results, source))
     if args.markdown:
-        report.write(args.markdown, report.to_markdown(results, args.pcap, rules))
+        report.write(args.markdown, report.to_markdown(results, source, rules))
     return 1 if any(r["outcome"] == FAIL for r in results) else 0

@@ -41,7 +41,7 @@ def console(results: list[dict], source: str) -> str:
     for section in sorted(by_section):
         lines.append(f"section {section}:")
         for r in sorted(by_section[section], key=lambda x: (sort_key(x["rule"]), x["test_id"])):
-            what = f"{r['checked']} checked" if r["checked"] else r["detail"]
+            what = r["detail"] or f"{r['checked']} checked"
             lines.append(
                 f"  {r['outcome']:<13} {r['rule']:<6} {r['test_id']}: {r['title']} ({what})"
             )
@@ -95,10 +95,11 @@ def to_markdown(results: list[dict], source: str, rules: dict) -> str:
     n = counts(results)
     out = [f"# Conformance of `{source}`", "",
            ", ".join(f"{k} {v}" for k, v in n.items() if v), "",
-           "| outcome | rule | level | test | checks | checked |", "|---|---|---|---|---|---|"]  # fmt: skip
+           "| outcome | rule | level | test | checks | checked | pcap |",
+           "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in sorted(results, key=lambda x: (sort_key(x["rule"]), x["test_id"])):
         out.append(f"| {r['outcome']} | {r['rule']} | {r['level']} | `{r['test_id']}` | "
-                   f"{r['title']} | {r['checked'] or r['detail']} |")  # fmt: skip
+                   f"{r['title']} | {r['detail'] or r['checked']} | {r.get('pcap', '-')} |")  # fmt: skip
     for r in results:
         if r["failures"]:
             out += ["", f"## {r['test_id']} ({r['rule']}, {r['outcome']})", "",
