@@ -7,6 +7,7 @@ for use outside such a test.
 
 from eip.errors import EipError
 from eip.protocol import constants as c
+from eip.protocol.checksum import internet_checksum
 from eip.protocol.mutate import fix_checksums
 
 
@@ -16,21 +17,33 @@ def _accept_bad_checksum(datagram: bytes) -> bytes:
 
 
 def _accept_any_version(datagram: bytes) -> bytes:
-    """Any Energy-IP version taken as 1: as a card that never checks it (R4.1)."""
+    """Any Energy-IP version taken as 1: as a card that never checks it (R4.1). Only the Energy-IP
+    header checksum is redone, and only if it verified: every other check stays."""
     buf = bytearray(datagram)
-    ihl = (buf[0] & 0x0F) * 4
-    if len(buf) > ihl:
-        buf[ihl] = (1 << 4) | (buf[ihl] & 0x0F)
-    return bytes(fix_checksums(buf))
+    e = (buf[0] & 0x0F) * 4 if buf else 0
+    if len(buf) < e + 12 or buf[e] >> 4 == 1:
+        return datagram
+    hlen = (buf[e] & 0x0F) * 4
+    if internet_checksum(bytes(buf[e : e + hlen])) != 0:
+        return datagram
+    buf[e] = (1 << 4) | (buf[e] & 0x0F)
+    buf[e + 10 : e + 12] = b"\0\0"
+    buf[e + 10 : e + 12] = internet_checksum(bytes(buf[e : e + hlen])).to_bytes(2, "big")
+    return bytes(buf)
 
 
 def _credit_unmarked(datagram: bytes) -> bytes:
     """Every datagram taken as BEE-marked (DSCP class 1 with BEE): as a card that credits BEE
-    whatever the DSCP says, so metering by DSCP no longer holds (R3.6)."""
+    whatever the DSCP says, so metering by DSCP no longer holds (R3.6). Only the IPv4 header
+    checksum is redone, and only if it verified."""
     buf = bytearray(datagram)
-    if len(buf) > 1 and buf[1] >> 2 not in c.DSCP_BEE:
-        buf[1] = (c.BEE_PRIORITY_CLASSES[1] << 2) | (buf[1] & 0x03)
-    return bytes(fix_checksums(buf))
+    ihl = (buf[0] & 0x0F) * 4 if buf else 0
+    if len(buf) < max(ihl, 20) or buf[1] >> 2 in c.DSCP_BEE or internet_checksum(buf[:ihl]):
+        return datagram
+    buf[1] = (c.BEE_PRIORITY_CLASSES[1] << 2) | (buf[1] & 0x03)
+    buf[10:12] = b"\0\0"
+    buf[10:12] = internet_checksum(bytes(buf[:ihl])).to_bytes(2, "big")
+    return bytes(buf)
 
 
 FAULTS = {

@@ -18,8 +18,8 @@ def register(subparsers) -> None:
                            "checked against the rules a capture can show")  # fmt: skip
     p.add_argument("--dut-ctl", metavar="TEMPLATE",
                    help="the DUT hook: a command given a verb and KEY=VALUE arguments that prints "
-                        "one JSON object ({dir} is the DUT's state folder; default "
-                        "'eip card ctl {dir}/ctl.sock')")  # fmt: skip
+                        "one JSON object ({dir} is the DUT's state folder; default eip's "
+                        "own 'eip card ctl {dir}/ctl.sock')")  # fmt: skip
     p.add_argument(
         "--features",
         metavar="FILE",

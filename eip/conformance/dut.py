@@ -13,6 +13,7 @@ import logging
 import os
 import shlex
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -35,6 +36,8 @@ TESTER_IP, DUT_IP = "10.77.0.1", "10.77.0.2"
 TESTER_MAC, DUT_MAC = "02:00:00:00:77:01", "02:00:00:00:77:02"
 TESTER_IF, DUT_IF = "ct-eth0", "dut-eth0"
 READY_S, HOOK_S = 20.0, 60.0
+# eip's own card answers the hook through `eip card ctl`, run by the Python that runs this tool
+DEFAULT_HOOK = f"{shlex.quote(sys.executable)} -m eip.cli.main card ctl {{dir}}/ctl.sock"
 
 
 def is_data(payload: bytes) -> bool:
@@ -233,8 +236,11 @@ class Bench:
     # --- acting ------------------------------------------------------------------------------
     def hook(self, verb: str, **kw) -> dict:
         """Ask the DUT through its hook; its JSON answer, or EipError saying what went wrong."""
-        template = self.dut_ctl or "eip card ctl {dir}/ctl.sock"
-        argv = shlex.split(template.format(dir=self.workdir / "dut"))
+        template = self.dut_ctl or DEFAULT_HOOK
+        try:
+            argv = shlex.split(template.replace("{dir}", str(self.workdir / "dut")))
+        except ValueError as exc:
+            raise EipError(f"--dut-ctl {template!r}: {exc}") from None
         argv += [verb, *(f"{k}={v}" for k, v in kw.items())]
         try:
             done = subprocess.run(
