@@ -18,7 +18,8 @@ def test_bench_loop_day_reports_both_runs_per_period_with_its_goals():
          "--json"],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    # 3 = a goal not met: the goals are ratios on a noisy shared machine, reported, not asserted
+    assert done.returncode in (0, 3), done.stderr[-2000:]
     out = json.loads(done.stdout)
     assert out["benchmark"] == "loop-day" and out["period_s"] == 6.0
     for label in ("measure_only", "enforced"):

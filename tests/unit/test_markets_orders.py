@@ -96,7 +96,18 @@ def test_fills_answer_a_placed_order(seller, buyer):
 
 def test_bench_market_json_reports_rates_and_goals():
     done = subprocess.run(
-        [sys.executable, "-m", "eip.cli.main", "bench", "market", "--orders", "5000", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "eip.cli.main",
+            "bench",
+            "market",
+            "--orders",
+            "5000",
+            "--json",
+            "--network-orders",
+            "0",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
