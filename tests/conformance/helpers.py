@@ -2,7 +2,6 @@
 
 from eip.protocol import codec
 from eip.protocol import constants as c
-from eip.protocol.checksum import internet_checksum
 from eip.protocol.messages import segment_dscp
 from eip.protocol.model import (
     Bee,
@@ -14,6 +13,7 @@ from eip.protocol.model import (
     RequestOption,
     StaticLimitNotice,
 )
+from eip.protocol.mutate import fix_checksums  # noqa: F401 (tests import it from here)
 
 # Offsets from the start of the IPv4 header for a packet with a 20-byte IPv4 header.
 EIP = 20
@@ -104,24 +104,3 @@ def fee_packet(usage: int = 1200, rate: int = 3800) -> Packet:
 
 def wire(pkt: Packet) -> bytearray:
     return bytearray(codec.encode(pkt))
-
-
-def fix_checksums(buf: bytearray) -> bytearray:
-    """Recompute the IPv4, Energy-IP and transport checksums after a test changed other bytes."""
-    ihl = (buf[0] & 0x0F) * 4
-    buf[10:12] = b"\0\0"
-    buf[10:12] = internet_checksum(buf[:ihl]).to_bytes(2, "big")
-    total = int.from_bytes(buf[2:4], "big")
-    hlen = (buf[ihl] & 0x0F) * 4
-    e = ihl
-    buf[e + 10 : e + 12] = b"\0\0"
-    buf[e + 10 : e + 12] = internet_checksum(buf[e : e + hlen]).to_bytes(2, "big")
-    t = e + hlen
-    if buf[e + 3] == c.NH_ENERGY_TCP:
-        buf[t + 14 : t + 16] = b"\0\0"
-        pseudo = bytes(buf[12:20]) + bytes([0, c.IP_PROTO_ENERGY]) + (total - t).to_bytes(2, "big")
-        buf[t + 14 : t + 16] = internet_checksum(pseudo + bytes(buf[t:total])).to_bytes(2, "big")
-    elif buf[e + 3] == c.NH_CONTROL:
-        buf[t + 2 : t + 4] = b"\0\0"
-        buf[t + 2 : t + 4] = internet_checksum(buf[t:total]).to_bytes(2, "big")
-    return buf
