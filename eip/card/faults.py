@@ -46,10 +46,41 @@ def _credit_unmarked(datagram: bytes) -> bytes:
     return bytes(buf)
 
 
+def _isp_flag_ignored(datagram: bytes) -> bytes:
+    """Every control message taken as flagged by the ISP: as a card that never checks the flag
+    (R4.4). Its address is still checked, and window updates are left alone; only the Energy-IP
+    header checksum is redone, and only if it verified."""
+    buf = bytearray(datagram)
+    e = (buf[0] & 0x0F) * 4 if buf else 0
+    if len(buf) < e + 24 or buf[e + 3] != c.NH_CONTROL or buf[e + 2] & c.EIP_FLAG_ISP:
+        return datagram
+    hlen = (buf[e] & 0x0F) * 4
+    if internet_checksum(bytes(buf[e : e + hlen])) != 0:
+        return datagram
+    buf[e + 2] |= c.EIP_FLAG_ISP
+    buf[e + 10 : e + 12] = b"\0\0"
+    buf[e + 10 : e + 12] = internet_checksum(bytes(buf[e : e + hlen])).to_bytes(2, "big")
+    return bytes(buf)
+
+
+def _window_update_ignored(datagram: bytes) -> bytes | None:
+    """Every window update dropped unread: as a card that sends as fast as its peer allows, whatever
+    the ISP's rate (R6.10). Nothing else is touched."""
+    e = (datagram[0] & 0x0F) * 4 if datagram else 0
+    if len(datagram) < e + 24 or datagram[e + 3] != c.NH_ENERGY_TCP:
+        return datagram
+    t = e + (datagram[e] & 0x0F) * 4
+    if len(datagram) >= t + 14 and datagram[t + 13] & c.ETCP_WUP:
+        return None
+    return datagram
+
+
 FAULTS = {
     "accept-bad-checksum": ("R6.3", _accept_bad_checksum),
     "accept-any-version": ("R4.1", _accept_any_version),
     "credit-unmarked": ("R3.6", _credit_unmarked),
+    "isp-flag-ignored": ("R4.4", _isp_flag_ignored),
+    "window-update-ignored": ("R6.10", _window_update_ignored),
 }
 
 

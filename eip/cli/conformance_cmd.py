@@ -13,6 +13,9 @@ def register(subparsers) -> None:
     what.add_argument("--dut-cmd", metavar="CMD",
                       help="run CMD (a shell command) as the device under test in its own network "
                            "namespace and test it over a veth (needs root; docs/conformance.md)")  # fmt: skip
+    what.add_argument("--iface", metavar="IF",
+                      help="test a DUT already running, reached on interface IF (root; with "
+                           "--dut-ip, --dut-mac, --dut-key and --dut-ctl)")  # fmt: skip
     what.add_argument("--pcap", metavar="FILE",
                       help="a pcap or pcapng capture: every Energy Internet message in it is "
                            "checked against the rules a capture can show")  # fmt: skip
@@ -20,6 +23,11 @@ def register(subparsers) -> None:
                    help="the DUT hook: a command given a verb and KEY=VALUE arguments that prints "
                         "one JSON object ({dir} is the DUT's state folder; default eip's "
                         "own 'eip card ctl {dir}/ctl.sock')")  # fmt: skip
+    p.add_argument("--dut-ip", metavar="IP", help="with --iface: the DUT's Energy IP address")
+    p.add_argument("--dut-mac", metavar="MAC", help="with --iface: the DUT's EIC MAC")
+    p.add_argument("--dut-key", metavar="HEX", help="with --iface: the DUT's Ed25519 public key")
+    p.add_argument("--tester-ip", metavar="IP",
+                   help="with --iface: the tester's address (default: IF's first IPv4 address)")  # fmt: skip
     p.add_argument(
         "--features",
         metavar="FILE",
@@ -45,14 +53,13 @@ def run(args: argparse.Namespace) -> int:
 
     rules = load_rules(args.spec or SPEC)
     dissector = None if args.no_dissector else tshark_flags(dissector_path())
-    if args.dut_cmd:
+    if args.dut_cmd or args.iface:
         from eip.conformance.device import load_features, run_device
-        from eip.conformance.dut import Bench
 
         roles = load_features(args.features)
-        source = args.dut_cmd
-        raw = run_device(lambda: Bench(args.dut_cmd, args.dut_ctl, args.workdir), roles,
-                         args.test, dissector)  # fmt: skip
+        source, bench = (args.dut_cmd, namespace_bench(args)) if args.dut_cmd else (
+            f"{args.dut_ip} on {args.iface}", interface_bench(args))  # fmt: skip
+        raw = run_device(bench, roles, args.test, dissector)
     else:
         source, raw = args.pcap, check_capture(args.pcap, dissector)
     results = report.apply_levels(raw, rules, args.strict)
@@ -64,3 +71,21 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         report.write(args.markdown, report.to_markdown(results, source, rules))
     return 1 if any(r["outcome"] == FAIL for r in results) else 0
+
+
+def namespace_bench(args: argparse.Namespace):
+    from eip.conformance.dut import NamespaceBench
+
+    return lambda: NamespaceBench(args.dut_cmd, args.dut_ctl, args.workdir)
+
+
+def interface_bench(args: argparse.Namespace):
+    from eip.conformance.dut import InterfaceBench
+    from eip.errors import EipError
+
+    missing = [f"--{n.replace('_', '-')}" for n in ("dut_ip", "dut_mac", "dut_key", "dut_ctl")
+               if not getattr(args, n)]  # fmt: skip
+    if missing:
+        raise EipError(f"--iface needs {', '.join(missing)} (docs/conformance.md)")
+    return lambda: InterfaceBench(args.iface, args.dut_ip, args.dut_mac, args.dut_key, args.dut_ctl,
+                                  args.workdir, args.tester_ip)  # fmt: skip

@@ -11,11 +11,18 @@ from pathlib import Path
 
 from eip import yamlconf
 from eip.conformance.capture import check_capture
+from eip.conformance.isp_suite import ISP_TESTS
 from eip.conformance.suite import TESTS, run_tests
+from eip.errors import DecodeError
+from eip.pcap import energy_datagrams
+from eip.protocol import codec
+from eip.protocol import constants as c
+from eip.protocol.model import StaticLimitNotice
 
 log = logging.getLogger(__name__)
 
-ROLES = tuple(sorted({t.role for t in TESTS}))
+ALL_TESTS = TESTS + ISP_TESTS  # receiver and sender, then the ISP's client
+ROLES = tuple(sorted({t.role for t in ALL_TESTS}))
 
 
 def load_features(path: str | Path | None) -> set[str]:
@@ -37,7 +44,7 @@ def run_device(bench_factory, roles: set[str], only: str | None = None, dissecto
     """Run the suite on the bench `bench_factory()` gives; the results, each with its pcap, then
     the capture checks of the DUT's own datagrams (ids `dut.sent.*`)."""
     with bench_factory() as bench:
-        results = run_tests(bench, roles, only, on_result=_log_result)
+        results = run_tests(bench, roles, only, on_result=_log_result, tests=ALL_TESTS)
         session = bench.stop_capture()
         workdir = bench.workdir
     if session is None:
@@ -54,16 +61,21 @@ def run_device(bench_factory, roles: set[str], only: str | None = None, dissecto
                                str(out)], capture_output=True, text=True)  # fmt: skip
         if done.returncode == 0:
             r["pcap"] = str(out)
-    return results + sent_checks(session, workdir, dissector)
+    return results + sent_checks(session, workdir, bench.dut_ip, bench.tester_ip, dissector)
 
 
-def sent_checks(session: Path, workdir: Path, dissector=None) -> list[dict]:
-    """The capture tests (eip/conformance/capture.py) on what the DUT sent in the session."""
-    from eip.conformance.dut import DUT_IP
-
+def sent_checks(
+    session: Path, workdir: Path, dut_ip: str, isp_ip: str, dissector=None
+) -> list[dict]:
+    """The capture tests (eip/conformance/capture.py) on what the DUT (`dut_ip`) sent in the
+    session, beside the notices its ISP (`isp_ip`) sent it."""
     sent = workdir / "dut-sent.pcap"
-    done = subprocess.run(["tshark", "-r", str(session), "-Y", f"ip.src == {DUT_IP}", "-w",
-                           str(sent)], capture_output=True, text=True)  # fmt: skip
+    keep = f"ip.src == {dut_ip}"
+    notices = isp_notice_frames(session, isp_ip)
+    if notices:  # so that R4.7 and R4.8 are checked against what the DUT's ISP told it
+        keep += f" or frame.number in {{{', '.join(map(str, notices))}}}"
+    done = subprocess.run(["tshark", "-r", str(session), "-Y", keep, "-w", str(sent)],
+                          capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
         log.warning("tshark could not filter the session capture: %s", done.stderr.strip()[-200:])
         return []
@@ -72,6 +84,20 @@ def sent_checks(session: Path, workdir: Path, dissector=None) -> list[dict]:
         r = {**r, "test_id": "dut.sent." + r["test_id"].removeprefix("pcap."), "side": "sender",
              "negative": False, "pcap": str(sent)}  # fmt: skip
         out.append(r)
+    return out
+
+
+def isp_notice_frames(session: Path, isp_ip: str) -> list[int]:
+    """Frame numbers of the valid static-limit notices the DUT's ISP (`isp_ip`) sent it."""
+    out = []
+    for number, _ts, ip in energy_datagrams(session):
+        try:
+            pkt = codec.decode(ip[: int.from_bytes(ip[2:4], "big")])
+        except DecodeError:
+            continue
+        if (pkt.src == isp_ip and type(pkt.payload) is StaticLimitNotice
+                and pkt.eip.flags & c.EIP_FLAG_ISP):  # fmt: skip
+            out.append(number)
     return out
 
 

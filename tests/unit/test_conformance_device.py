@@ -4,6 +4,7 @@ card's reason-8 answer to a SYN without an option (a defect the DUT suite found 
 
 import hashlib
 import time
+from types import SimpleNamespace
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -11,13 +12,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eip.card.actions import Transmit
 from eip.card.faults import FAULTS, rx_filter
-from eip.conformance.device import ROLES, load_features
-from eip.conformance.dut import Mutator
-from eip.conformance.suite import TESTS
+from eip.conformance import isp_suite
+from eip.conformance.device import ALL_TESTS, ROLES, isp_notice_frames, load_features
+from eip.conformance.dut import DUT_IP, DUT_MAC, FORGED_IP, TESTER_IP, TESTER_MAC, Mutator
 from eip.errors import DecodeError, EipError
 from eip.protocol import codec, mutate
 from eip.protocol import constants as c
-from eip.protocol.messages import offer_segment, refused_syn, segment_dscp
+from eip.protocol.messages import (
+    offer_segment,
+    refused_syn,
+    segment_dscp,
+    window_update_segment,
+)
 from eip.protocol.model import (
     Bee,
     EnergyIp,
@@ -32,6 +38,9 @@ from tests.conformance.helpers import MAC_PV, bee, data_packet
 from tests.unit.test_card_node import IPS, MACS, Bench, ipv4
 
 SRC, DST = "10.0.1.1", "10.0.2.1"
+# what the tests read from a bench: its addresses
+BENCH = SimpleNamespace(tester_ip=TESTER_IP, dut_ip=DUT_IP, tester_mac=TESTER_MAC, dut_mac=DUT_MAC,
+                        forged_ip=FORGED_IP)  # fmt: skip
 MAC_LOAD = "02:00:00:00:02:01"
 
 
@@ -128,13 +137,24 @@ def test_a_broken_card_filter_undoes_exactly_its_check():
     assert codec.decode(rx_filter("accept-any-version")(v2)).payload.options
     unmarked = ipv4(SRC, DST, 0, payload)
     assert codec.decode(rx_filter("credit-unmarked")(unmarked)).dscp in c.DSCP_BEE
-    assert {rule for rule, _f in FAULTS.values()} <= {t.rule for t in TESTS}  # each one is tested
+    unflagged = codec.encode(isp_suite.isp_packet(BENCH, isp_suite.notice(7), flags=0))
+    assert codec.decode(rx_filter("isp-flag-ignored")(unflagged)).eip.flags & c.EIP_FLAG_ISP
+    flagged = codec.encode(isp_suite.isp_packet(BENCH, isp_suite.notice(7)))
+    assert rx_filter("isp-flag-ignored")(flagged) == flagged
+    wup = codec.encode(isp_suite.isp_packet(BENCH, window_update_segment(50), flags=0))
+    assert rx_filter("isp-flag-ignored")(wup) == wup  # window updates are left alone
+    assert rx_filter("window-update-ignored")(wup) is None
+    assert rx_filter("window-update-ignored")(bad) == bad and rx_filter("window-update-ignored")(
+        unflagged) == unflagged  # fmt: skip
+    assert {rule for rule, _f in FAULTS.values()} <= {
+        t.rule for t in ALL_TESTS
+    }  # each one is tested
     with pytest.raises(EipError, match=r"unknown fault 'nope'.*accept-any-version"):
         rx_filter("nope")
 
 
 def test_the_feature_file_declares_roles_and_names_what_is_wrong(tmp_path):
-    assert load_features(None) == set(ROLES) == {"receiver", "sender"}
+    assert load_features(None) == set(ROLES) == {"receiver", "sender", "isp-client"}
     f = tmp_path / "features.yaml"
     f.write_text("roles: [receiver]\n")
     assert load_features(f) == {"receiver"}
@@ -152,10 +172,64 @@ def test_every_device_test_names_a_rule_of_the_spec_and_negatives_outnumber_posi
     from eip.conformance.rules import SPEC, load_rules
 
     rules = load_rules(SPEC)
-    assert len({t.test_id for t in TESTS}) == len(TESTS)
-    assert all(t.rule in rules for t in TESTS), [t.rule for t in TESTS if t.rule not in rules]
-    negative = sum(t.negative for t in TESTS)
-    assert negative >= len(TESTS) - negative
+    tests = ALL_TESTS
+    assert len({t.test_id for t in tests}) == len(tests)
+    assert all(t.rule in rules for t in tests), [t.rule for t in tests if t.rule not in rules]
+    for role in ROLES:
+        mine = [t for t in tests if t.role == role]
+        negative = sum(t.negative for t in mine)
+        assert negative >= len(mine) - negative, role
+
+
+def _data(t: float, seq: int, quantity: int = 10) -> tuple[float, Packet]:
+    seg = EnergyTcp(
+        40000, c.PORT_DELIVERY, seq, 1, c.ETCP_ACK, 0, records=(Bee(quantity=quantity),)
+    )
+    return t, Packet(DUT_IP, TESTER_IP, EnergyIp(c.BEE_ELECTRICITY, 0, MAC_PV), seg)
+
+
+def test_the_window_update_check_allows_the_rate_and_its_burst_and_nothing_more():
+    # 200 BEE/s in 10-BEE records: one every 0.05 s is the rate exactly
+    paced = [_data(i * 0.05, 1 + 10 * i) for i in range(40)]
+    assert isp_suite.pace_problem(paced, 200) is None
+    assert isp_suite.data_bee(paced) == 400
+    # retransmissions are not new BEE: the same 40 segments again, right after, are still paced
+    assert isp_suite.data_bee(paced + [_data(2.0, 1 + 10 * i) for i in range(40)]) == 400
+    assert isp_suite.pace_problem(paced + [_data(2.0, 1 + 10 * i) for i in range(40)], 200) is None
+    # twice the rate breaks it past the burst (one record or 0.05 s, plus 0.1 s of timestamps)
+    fast = [_data(i * 0.025, 1 + 10 * i) for i in range(40)]
+    problem = isp_suite.pace_problem(fast, 200)
+    assert problem and "200 BEE/s allows" in problem
+    assert isp_suite.pace_problem([], 200) == "the DUT sent no data"
+
+
+def test_the_isp_tests_send_what_they_say(tmp_path):
+    from eip.pcap import write_pcap
+
+    good = isp_suite.isp_packet(BENCH, isp_suite.notice(4242, export_bee=3333))
+    back = codec.decode(codec.encode(good))
+    assert back.eip.flags & c.EIP_FLAG_ISP and back.eip.node_id == isp_suite.ISP_NODE
+    assert back.payload.export_limit == 3333 and back.dscp == c.DSCP_ISP_CONTROL
+    unflagged = isp_suite.isp_packet(BENCH, isp_suite.notice(1), flags=0)
+    forged = isp_suite.isp_packet(BENCH, isp_suite.notice(2), src=BENCH.forged_ip)
+    from_dut = good._replace(src=DUT_IP, dst=TESTER_IP)
+    frames = [codec.encode_frame(p, "02:00:00:00:77:01", "02:00:00:00:77:02")
+              for p in (good, unflagged, forged, from_dut, good)]  # fmt: skip
+    write_pcap(tmp_path / "s.pcap", frames)
+    assert isp_notice_frames(tmp_path / "s.pcap", TESTER_IP) == [
+        1,
+        5,
+    ]  # the ISP's flagged notices only
+    # the bad-length notice: 20 bytes of body, checksums valid, refused by a conforming decoder
+    payload = bytearray(codec.encode_transport(good)) + bytes(4)
+    bad = ipv4(
+        TESTER_IP,
+        DUT_IP,
+        c.DSCP_ISP_CONTROL,
+        bytes(mutate.fix_transport(payload, TESTER_IP, DUT_IP)),
+    )
+    with pytest.raises(DecodeError, match=r"R5\.3|16"):
+        codec.decode(bad)
 
 
 def test_a_broken_card_keeps_every_check_but_the_one_it_breaks():
